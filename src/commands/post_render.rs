@@ -1,0 +1,54 @@
+//! `ess-guard post-render`: the Helm post-renderer. Reads the render on stdin and writes it back
+//! to stdout only when the upgrade is allowed. When rejected, stdout stays empty (Helm would
+//! apply whatever it got) and the verdict goes to stderr (shown by Helm 3), the terminal and
+//! `--report` (Helm 4 discards a plugin's stderr).
+
+use std::io::Read;
+
+use crate::cli::PostRenderArgs;
+use crate::error::{Error, EXIT_REJECTED};
+use crate::guard;
+use crate::report;
+
+pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::Input(format!("cannot read stdin: {e}")))?;
+    let outcome = (|| {
+        let intent = guard::intent(&args.intent)?;
+        let source = guard::state_source(&args.state, true)?;
+        guard::run("stdin", bytes, source.as_ref(), &args.state, intent, &args.guard, args.fail_on)
+    })();
+    let guarded = match outcome {
+        Ok(g) => g,
+        Err(e) => {
+            // The same channels as a rejection, so Helm 4 users see why it failed.
+            let text = format!("ess-guard: error: {e}\n");
+            crate::output::report(&text, !args.no_tty, args.report.as_deref())?;
+            return Err(Error::Reported(e.exit_code()));
+        }
+    };
+    let text = report::text(std::slice::from_ref(&guarded.report));
+    let Some(output) = guarded.output else {
+        crate::output::report(&text, !args.no_tty, args.report.as_deref())?;
+        return Ok(EXIT_REJECTED);
+    };
+    if args.explain {
+        let diff = crate::diff::unified(&guarded.stream.input, &output, "helm render", "ess-guard output", 3);
+        crate::output::report(&format!("{text}{diff}"), false, args.report.as_deref())?;
+        return Ok(0);
+    }
+    let noteworthy = guarded.report.evaluation.findings.iter().any(|f| f.severity >= crate::rules::Severity::Warning);
+    crate::output::report(if noteworthy { &text } else { "" }, noteworthy && !args.no_tty, None)?;
+    if let Some(path) = &args.report {
+        std::fs::write(path, &text).map_err(|e| Error::Output(format!("cannot write report file {}: {e}", path.display())))?;
+    }
+    // Helm 4 refuses empty output; a render of only comments is valid, so keep at least one line.
+    if output.trim().is_empty() {
+        crate::output::write_stdout(b"# ess-guard: empty render\n")?;
+    } else {
+        crate::output::write_stdout(output.as_bytes())?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,119 @@
+//! The one data path every render-based command follows: read → model → decide → act → report.
+//!
+//! `check` and `post-render` differ only in what they do with the result (print a report, or
+//! write manifests), so both call [`run`].
+
+use crate::cli::{FailOnArg, GuardArgs, IntentArgs, StateArgs};
+use crate::engine::{self, Evaluation, FailOn, Intent, Verdict};
+use crate::error::Error;
+use crate::facts::Facts;
+use crate::inject;
+use crate::manifest::{Format, ParseMode, Stream};
+use crate::render;
+use crate::report::{Change, InputReport};
+use crate::source::{FixedState, MarkerTarget, Observed, StateFile, StateSource};
+
+/// The result of guarding one render.
+pub struct Guarded {
+    pub stream: Stream,
+    pub facts: Facts,
+    pub report: InputReport,
+    /// The bytes to hand back to Helm; `None` when rejected.
+    pub output: Option<String>,
+}
+
+impl From<FailOnArg> for FailOn {
+    fn from(f: FailOnArg) -> Self {
+        match f {
+            FailOnArg::Error => FailOn::Error,
+            FailOnArg::Warning => FailOn::Warning,
+        }
+    }
+}
+
+/// Chooses the state source from the flags. `default_live` is true for the commands that read
+/// the cluster when no state is given (post-render, plan).
+pub fn state_source(args: &StateArgs, default_live: bool) -> Result<Box<dyn StateSource>, Error> {
+    if let Some(state) = args.state {
+        return Ok(Box::new(FixedState(state)));
+    }
+    if let Some(path) = &args.state_file {
+        return Ok(Box::new(StateFile(path.clone())));
+    }
+    if args.live || default_live {
+        return Ok(Box::new(crate::live::LiveState::from_args(args)));
+    }
+    Err(Error::Usage(
+        "no marker state given: pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth>, --state-file <configmap.yaml> or --live".to_string(),
+    ))
+}
+
+/// The marker to look up, from the flags first and the render second.
+pub fn target(args: &StateArgs, facts: &Facts) -> MarkerTarget {
+    let release = args.release.clone().or_else(|| facts.release.clone());
+    let configmap = match (&args.release, &facts.markers_configmap) {
+        (Some(r), _) => Some(format!("{r}-markers")),
+        (None, Some(cm)) => Some(cm.clone()),
+        (None, None) => release.as_ref().map(|r| format!("{r}-markers")),
+    };
+    MarkerTarget { configmap, namespace: args.namespace.clone().or_else(|| facts.namespace.clone()), release }
+}
+
+/// The user's intent: `--step`, else the step the value flags describe.
+pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
+    if let Some(step) = args.step {
+        return Ok(Some(Intent { step: Some(step), origin: "--step" }));
+    }
+    if args.values.is_empty() {
+        return Ok(None);
+    }
+    // TEMP
+    let facts: Facts = return Err(Error::Usage("values".into()));
+    Ok(Some(Intent {
+        step: match facts.requested {
+            crate::facts::Requested::Step(s) => Some(s),
+            _ => None,
+        },
+        origin: "values",
+    }))
+}
+
+/// Guards one render held in `bytes`, named `name` in messages.
+pub fn run(
+    name: &str,
+    bytes: Vec<u8>,
+    source: &dyn StateSource,
+    state_args: &StateArgs,
+    intent: Option<Intent>,
+    guard: &GuardArgs,
+    fail_on: FailOnArg,
+) -> Result<Guarded, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Input(format!(
+            "{name}: input is empty; refusing to hand Helm an empty release (Helm 3 would apply it and delete every resource)"
+        )));
+    }
+    // read → model
+    let mode = if guard.full_parse { ParseMode::Full } else { ParseMode::Relevant };
+    let mut stream = Stream::parse(name, bytes, mode)?;
+    match guard.helm_version {
+        Some(3) => stream.format = Format::Helm3,
+        Some(4) => stream.format = Format::Helm4,
+        _ => {}
+    }
+    let facts = render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    // decide
+    let observed: Observed = source.observe(&target(state_args, &facts))?;
+    let evaluation: Evaluation =
+        engine::evaluate(&observed, &facts, intent, fail_on.into()).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
+    if report.evaluation.verdict == Verdict::Rejected {
+        return Ok(Guarded { stream, facts, report, output: None });
+    }
+    // act
+    let plan = inject::plan(&stream, &facts, &report.evaluation, guard).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    report.evaluation.findings.extend(plan.findings.iter().cloned());
+    report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();
+    let output = inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
+    Ok(Guarded { stream, facts, report, output: Some(output) })
+}

@@ -1,0 +1,547 @@
+//! The manifest stream model: a Helm render as a list of documents, each with its raw text, where
+//! it came from, what it is, and whether it is a hook.
+//!
+//! Reading keeps every byte of the input so that output can pass untouched documents through
+//! unchanged ([`Stream::write`]). Both post-renderer input formats are understood:
+//! Helm 3 (`---` + `# Source:` comments, hooks absent) and Helm 4 (no outer separators, no
+//! comments, a `postrenderer.helm.sh/postrender-filename` annotation on every document, hooks
+//! included), as well as plain `helm template` output.
+
+pub mod edit;
+pub mod split;
+pub mod yaml;
+
+use std::fmt;
+
+use serde_json::Value;
+
+pub use split::Chunk;
+
+/// The annotation Helm 4 puts on every document it hands to a post-renderer.
+pub const HELM4_FILENAME_ANNOTATION: &str = "postrenderer.helm.sh/postrender-filename";
+const HOOK_ANNOTATION: &str = "helm.sh/hook";
+const HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
+const HOOK_DELETE_ANNOTATION: &str = "helm.sh/hook-delete-policy";
+
+/// Which producer wrote the stream; it decides whether hooks are visible and how added
+/// documents must be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Helm 3 post-renderer input: hooks were split off before ess-guard was called.
+    Helm3,
+    /// Helm 4 post-renderer input: every document, hooks included, with the filename annotation.
+    Helm4,
+    /// `helm template` output or hand-written YAML: hooks are visible when the chart has any.
+    Template,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Helm3 => "helm3",
+            Format::Helm4 => "helm4",
+            Format::Template => "template",
+        }
+    }
+}
+
+/// `apiVersion`, `kind`, namespace and name: what a resource is, independent of its position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceId {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ResourceId {
+    /// The API group (`""` for the core group), which with kind/namespace/name identifies a
+    /// resource across apiVersion bumps.
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map(|(group, _)| group).unwrap_or("")
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// Hook facts from the `helm.sh/hook*` annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// The phases, e.g. `pre-install`, `pre-upgrade`.
+    pub phases: Vec<String>,
+    /// `helm.sh/hook-weight`, 0 when absent (Helm's default).
+    pub weight: i64,
+    pub delete_policies: Vec<String>,
+}
+
+impl Hook {
+    /// True when the hook runs before the release's resources are applied on upgrade.
+    pub fn is_pre_upgrade(&self) -> bool {
+        self.phases.iter().any(|p| p == "pre-upgrade")
+    }
+    pub fn is_post_upgrade(&self) -> bool {
+        self.phases.iter().any(|p| p == "post-upgrade")
+    }
+    pub fn phase_list(&self) -> String {
+        self.phases.join(",")
+    }
+}
+
+/// One Kubernetes object from the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub value: Value,
+    pub hook: Option<Hook>,
+}
+
+impl Resource {
+    /// Reads a JSON value as a resource; `what` names it in errors.
+    fn from_value(value: Value) -> Result<Resource, String> {
+        let Value::Object(map) = &value else {
+            return Err(format!("expected a mapping, found {}", type_name(&value)));
+        };
+        let kind = match map.get("kind") {
+            Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
+            Some(other) => return Err(format!("field `kind` must be a non-empty string, found {}", type_name(other))),
+            None => return Err("field `kind` is missing".to_string()),
+        };
+        let api_version = match map.get("apiVersion") {
+            Some(Value::String(v)) if !v.is_empty() => v.clone(),
+            Some(other) => {
+                return Err(format!("field `apiVersion` must be a non-empty string, found {}", type_name(other)))
+            }
+            None => return Err(format!("{kind}: field `apiVersion` is missing")),
+        };
+        let metadata = match map.get("metadata") {
+            Some(Value::Object(m)) => Some(m),
+            Some(Value::Null) | None => None,
+            Some(other) => return Err(format!("{kind}: field `metadata` must be a mapping, found {}", type_name(other))),
+        };
+        let field = |name: &str| -> Result<Option<String>, String> {
+            match metadata.and_then(|m| m.get(name)) {
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Null) | None => Ok(None),
+                Some(other) => Err(format!("{kind}: field `metadata.{name}` must be a string, found {}", type_name(other))),
+            }
+        };
+        let name = match (field("name")?, field("generateName")?) {
+            (Some(name), _) => name,
+            (None, Some(prefix)) => format!("{prefix}*"),
+            (None, None) if kind == "List" => String::new(),
+            (None, None) => return Err(format!("{kind}: field `metadata.name` is missing")),
+        };
+        let namespace = field("namespace")?;
+        if let Some(annotations) = metadata.and_then(|m| m.get("annotations")) {
+            if !annotations.is_null() && !annotations.is_object() {
+                return Err(format!("{kind} {name}: `metadata.annotations` must be a mapping, found {}", type_name(annotations)));
+            }
+        }
+        if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
+            if !labels.is_null() && !labels.is_object() {
+                return Err(format!("{kind} {name}: `metadata.labels` must be a mapping, found {}", type_name(labels)));
+            }
+        }
+        if matches!(kind.as_str(), "StatefulSet" | "Deployment" | "ReplicaSet") {
+            match value.pointer("/spec/replicas") {
+                None | Some(Value::Null) => {}
+                Some(Value::Number(n)) if n.as_i64().is_some_and(|r| (0..=i32::MAX as i64).contains(&r)) => {}
+                Some(other) => {
+                    return Err(format!("{kind} {name}: `spec.replicas` must be a non-negative integer, found {}", describe_scalar(other)))
+                }
+            }
+        }
+        let hook = hook_from(&value).map_err(|e| format!("{kind} {name}: {e}"))?;
+        Ok(Resource { id: ResourceId { api_version, kind, namespace, name }, value, hook })
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.id.kind
+    }
+    pub fn name(&self) -> &str {
+        &self.id.name
+    }
+
+    /// A label value, if set to a string.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.value.get("metadata")?.get("labels")?.get(key)?.as_str()
+    }
+
+    /// An annotation value, if set to a string.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.value.get("metadata")?.get("annotations")?.get(key)?.as_str()
+    }
+
+    /// The string entries of a ConfigMap's or Secret's `data` (Secret values still base64).
+    pub fn data(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.value
+            .get("data")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))))
+    }
+}
+
+fn hook_from(value: &Value) -> Result<Option<Hook>, String> {
+    let annotations = value.pointer("/metadata/annotations").and_then(Value::as_object);
+    let Some(annotations) = annotations else { return Ok(None) };
+    let Some(phases) = annotations.get(HOOK_ANNOTATION) else { return Ok(None) };
+    let phases = phases
+        .as_str()
+        .ok_or_else(|| format!("annotation {HOOK_ANNOTATION} must be a string"))?;
+    let split = |s: &str| -> Vec<String> {
+        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+    };
+    let weight = match annotations.get(HOOK_WEIGHT_ANNOTATION) {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(s)) if s.trim().is_empty() => 0,
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("annotation {HOOK_WEIGHT_ANNOTATION} must be an integer string, found {s:?}"))?,
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(_) => return Err(format!("annotation {HOOK_WEIGHT_ANNOTATION} must be a string")),
+    };
+    let delete_policies = annotations
+        .get(HOOK_DELETE_ANNOTATION)
+        .and_then(Value::as_str)
+        .map(split)
+        .unwrap_or_default();
+    Ok(Some(Hook { phases: split(phases), weight, delete_policies }))
+}
+
+/// What one document holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// Empty or comment-only: kept as-is.
+    Empty,
+    /// One object.
+    Resource(Resource),
+    /// A `kind: List` and its items.
+    List(Vec<Resource>),
+    /// A document whose kind does not matter to ess-guard and that was not parsed (fast path).
+    Opaque { kind: String },
+}
+
+/// One document of the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Position in the stream, from 0.
+    pub index: usize,
+    /// Where the bytes are in the input.
+    pub chunk: Chunk,
+    /// The template path from the `# Source:` comment or the Helm 4 filename annotation.
+    pub source: Option<String>,
+    pub body: Body,
+    /// Mapping keys that occurred twice in this document (last wins).
+    pub duplicate_keys: Vec<String>,
+}
+
+impl Document {
+    /// The objects in this document (a List's items, a single resource, or nothing).
+    pub fn resources(&self) -> &[Resource] {
+        match &self.body {
+            Body::Resource(r) => std::slice::from_ref(r),
+            Body::List(items) => items,
+            Body::Empty | Body::Opaque { .. } => &[],
+        }
+    }
+
+    /// A short label for messages: `document 3 (chart/templates/x.yaml)`.
+    pub fn label(&self) -> String {
+        match &self.source {
+            Some(source) => format!("document {} ({source})", self.index + 1),
+            None => format!("document {}", self.index + 1),
+        }
+    }
+}
+
+/// Bad input: names the input, the document and its source path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input}: {location}: {message}")]
+pub struct InputError {
+    pub input: String,
+    pub location: String,
+    pub message: String,
+}
+
+/// How much of the stream to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseMode {
+    /// Parse and validate every document.
+    Full,
+    /// Parse only documents whose kind can matter to ess-guard (read from the column-0 `kind:`
+    /// line); pass the rest through unparsed. Documents without such a line are parsed fully.
+    Relevant,
+}
+
+/// Kinds the guard reads; everything else is passed through in [`ParseMode::Relevant`].
+pub const RELEVANT_KINDS: &[&str] = &[
+    "StatefulSet",
+    "Deployment",
+    "Job",
+    "ConfigMap",
+    "Secret",
+    "Role",
+    "RoleBinding",
+    "ServiceAccount",
+    "List",
+];
+
+/// A whole render: the input bytes and the documents over them.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// A name for the input in messages (`-` for stdin, or the file path).
+    pub name: String,
+    pub input: String,
+    pub docs: Vec<Document>,
+    pub format: Format,
+}
+
+impl Stream {
+    /// Reads a stream. `name` is used in error messages. Bytes that are not UTF-8 are bad input
+    /// (Kubernetes manifests are UTF-8; a stray byte usually means a binary file was piped in).
+    pub fn parse(name: &str, bytes: Vec<u8>, mode: ParseMode) -> Result<Stream, InputError> {
+        let input = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            InputError {
+                input: name.to_string(),
+                location: format!("line {line}"),
+                message: "input is not UTF-8 text (binary data?)".to_string(),
+            }
+        })?;
+        if let Some(pos) = input.find('\0') {
+            let line = input[..pos].matches('\n').count() + 1;
+            return Err(InputError {
+                input: name.to_string(),
+                location: format!("line {line}"),
+                message: "input contains a NUL byte (binary data?)".to_string(),
+            });
+        }
+        let chunks = split::split(input.as_bytes());
+        let mut docs = Vec::with_capacity(chunks.len());
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            docs.push(read_document(name, &input, index, chunk, mode)?);
+        }
+        let format = detect_format(&input, &docs);
+        Ok(Stream { name: name.to_string(), input, docs, format })
+    }
+
+    /// Every object in the stream, with the document it came from.
+    pub fn resources(&self) -> impl Iterator<Item = (&Document, &Resource)> {
+        self.docs.iter().flat_map(|d| d.resources().iter().map(move |r| (d, r)))
+    }
+
+    /// The raw text of one document, separator included.
+    pub fn raw(&self, doc: &Document) -> &str {
+        &self.input[doc.chunk.span()]
+    }
+
+    /// The body text of one document, without its separator.
+    pub fn body_text(&self, doc: &Document) -> &str {
+        &self.input[doc.chunk.body.clone()]
+    }
+
+    /// True when hooks can be seen in this stream: Helm 4 input and `helm template` output show
+    /// them, Helm 3 post-renderer input never does.
+    pub fn hooks_visible(&self) -> bool {
+        match self.format {
+            Format::Helm3 => false,
+            Format::Helm4 => true,
+            Format::Template => self.resources().any(|(_, r)| r.hook.is_some()),
+        }
+    }
+}
+
+fn detect_format(input: &str, docs: &[Document]) -> Format {
+    if input.contains(HELM4_FILENAME_ANNOTATION) {
+        return Format::Helm4;
+    }
+    let any_hook = docs.iter().any(|d| d.resources().iter().any(|r| r.hook.is_some()));
+    let helm_comments = docs.iter().any(|d| d.source.is_some());
+    if helm_comments && !any_hook && input.starts_with("---") {
+        // Helm 3 hands a post-renderer `---\n# Source: …` documents without hooks. `helm template`
+        // output of a chart that has no hooks looks the same; treating it as Helm 3 only makes
+        // ess-guard more careful (hooks are then considered invisible).
+        Format::Helm3
+    } else {
+        Format::Template
+    }
+}
+
+/// The `# Source:` path of a Helm 3 / `helm template` document.
+fn source_comment(body: &str) -> Option<String> {
+    body.lines()
+        .take_while(|l| l.starts_with('#') || l.trim().is_empty())
+        .find_map(|l| l.strip_prefix("# Source: "))
+        .map(|s| s.trim().to_string())
+}
+
+/// The value of the Helm 4 filename annotation, read from the text so unparsed documents have it.
+fn filename_annotation(body: &str) -> Option<String> {
+    let pos = body.find(HELM4_FILENAME_ANNOTATION)?;
+    let rest = &body[pos + HELM4_FILENAME_ANNOTATION.len()..];
+    let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+    let rest = rest.trim_start_matches([':', ' ']);
+    let line = rest.lines().next()?.trim();
+    Some(line.trim_matches(['\'', '"']).to_string())
+}
+
+/// The kind from a column-0 `kind:` line, without parsing.
+fn prescan_kind(body: &str) -> Option<&str> {
+    let mut rest = body;
+    loop {
+        if let Some(value) = rest.strip_prefix("kind:") {
+            let line = value.split('\n').next().unwrap_or("");
+            let kind = line.trim().trim_matches(['"', '\'']);
+            return (!kind.is_empty() && !kind.contains([' ', '#', '{', '['])).then_some(kind);
+        }
+        let next = memchr::memmem::find(rest.as_bytes(), b"\nkind:")?;
+        rest = &rest[next + 1..];
+    }
+}
+
+fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: ParseMode) -> Result<Document, InputError> {
+    let body_text = &input[chunk.body.clone()];
+    let source = source_comment(body_text).or_else(|| filename_annotation(body_text));
+    let error = |message: String| {
+        let location = match &source {
+            Some(s) => format!("document {} ({s})", index + 1),
+            None => {
+                let line = input[..chunk.body.start].matches('\n').count() + 1;
+                format!("document {} (line {line})", index + 1)
+            }
+        };
+        InputError { input: name.to_string(), location, message }
+    };
+    if mode == ParseMode::Relevant {
+        if let Some(kind) = prescan_kind(body_text) {
+            if !RELEVANT_KINDS.contains(&kind) {
+                return Ok(Document {
+                    index,
+                    chunk,
+                    source,
+                    body: Body::Opaque { kind: kind.to_string() },
+                    duplicate_keys: Vec::new(),
+                });
+            }
+        }
+    }
+    let parsed = yaml::parse_document(body_text).map_err(|e| error(format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let body = match parsed.value {
+        Value::Null => Body::Empty,
+        value => {
+            let is_list = value.get("kind").and_then(Value::as_str) == Some("List");
+            if is_list {
+                let items = match value.get("items") {
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(Value::Null) | None => Vec::new(),
+                    Some(other) => return Err(error(format!("List: `items` must be a sequence, found {}", type_name(other)))),
+                };
+                let mut resources = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    resources.push(Resource::from_value(item).map_err(|e| error(format!("List item {}: {e}", i + 1)))?);
+                }
+                Body::List(resources)
+            } else {
+                Body::Resource(Resource::from_value(value).map_err(error)?)
+            }
+        }
+    };
+    Ok(Document { index, chunk, source, body, duplicate_keys: parsed.duplicate_keys })
+}
+
+/// Collapses a multi-line library message into one line.
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn describe_scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) if s.len() <= 40 => format!("the string {s:?}"),
+        other => type_name(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Stream, InputError> {
+        Stream::parse("test", text.as_bytes().to_vec(), ParseMode::Full)
+    }
+
+    #[test]
+    fn helm3_stream() {
+        let s = parse("---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n").expect("parses");
+        assert_eq!(s.format, Format::Helm3);
+        assert_eq!(s.docs[0].source.as_deref(), Some("c/templates/a.yaml"));
+        assert!(!s.hooks_visible());
+    }
+
+    #[test]
+    fn helm4_stream_with_hook() {
+        let text = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\n  annotations:\n    \"helm.sh/hook\": pre-install,pre-upgrade\n    \"helm.sh/hook-weight\": \"-5\"\n    postrenderer.helm.sh/postrender-filename: 'c/templates/j.yaml'\n";
+        let s = parse(text).expect("parses");
+        assert_eq!(s.format, Format::Helm4);
+        assert_eq!(s.docs[0].source.as_deref(), Some("c/templates/j.yaml"));
+        let hook = s.docs[0].resources()[0].hook.clone().expect("hook");
+        assert_eq!(hook.weight, -5);
+        assert!(hook.is_pre_upgrade());
+    }
+
+    #[test]
+    fn list_items_are_resources() {
+        let s = parse("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: in-list}\n").expect("parses");
+        assert_eq!(s.resources().count(), 1);
+        assert_eq!(s.resources().next().map(|(_, r)| r.name()), Some("in-list"));
+    }
+
+    #[test]
+    fn bad_documents_name_document_and_source() {
+        let err = parse("---\n# Source: c/templates/x.yaml\nmetadata:\n  name: x\n").expect_err("no kind");
+        assert_eq!(err.location, "document 1 (c/templates/x.yaml)");
+        assert!(err.message.contains("kind"), "{err}");
+        let err = parse("- a\n- b\n").expect_err("not a mapping");
+        assert!(err.message.contains("mapping"), "{err}");
+        let err = parse("apiVersion: v1\nkind: ConfigMap\nmetadata: []\n").expect_err("metadata");
+        assert!(err.message.contains("metadata"), "{err}");
+        let err = parse("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec: {replicas: two}\n").expect_err("replicas");
+        assert!(err.message.contains("spec.replicas"), "{err}");
+        assert!(Stream::parse("bin", vec![0xff, 0xfe, b'a'], ParseMode::Full).is_err());
+    }
+
+    #[test]
+    fn relevant_mode_skips_irrelevant_kinds() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect("parses");
+        assert_eq!(s.docs[0].body, Body::Opaque { kind: "Service".into() });
+        assert!(matches!(s.docs[1].body, Body::Resource(_)));
+    }
+
+    #[test]
+    fn prescan_finds_column_zero_kind_only() {
+        assert_eq!(prescan_kind("a: 1\nkind: Service\n"), Some("Service"));
+        assert_eq!(prescan_kind("spec:\n  kind: Service\n"), None);
+        assert_eq!(prescan_kind("kind: \"Job\"\n"), Some("Job"));
+    }
+}

@@ -1,0 +1,212 @@
+//! Reading one YAML document into a `serde_json::Value`, the way the Kubernetes API will see it.
+//!
+//! The model is read-only: ess-guard never re-emits a document it parsed (edits are made to the
+//! original text, see [`super::edit`]), so YAML 1.1 vs 1.2 differences in scalars cannot leak
+//! into the output. Reading into JSON also matches what Helm does (`sigs.k8s.io/yaml` converts to
+//! JSON), including its two forgiving habits that a strict reader would turn into crashes:
+//! duplicate mapping keys (the real chart renders one, see `syn2mas.annotations`) keep the last
+//! value and are reported, and scalar mapping keys are turned into strings.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// A parsed document plus the facts a strict reader would have refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub value: Value,
+    /// Dotted paths of mapping keys that occurred more than once (the last value wins).
+    pub duplicate_keys: Vec<String>,
+}
+
+/// Parses `text`, which must hold at most one YAML document. Comment-only or empty text gives
+/// `Value::Null`.
+pub fn parse_document(text: &str) -> Result<Parsed, serde_yaml::Error> {
+    let dups = RefCell::new(Vec::new());
+    let mut value = Value::Null;
+    let mut seen = 0usize;
+    for document in serde_yaml::Deserializer::from_str(text) {
+        seen += 1;
+        let parsed = ValueSeed { path: String::new(), dups: &dups }.deserialize(document)?;
+        // A chunk holds one document by construction; a second one can only come from an
+        // explicit end marker (`...`) followed by more text, which Helm never produces. Keep the
+        // first non-null one so nothing is silently dropped from the model.
+        if seen == 1 || value.is_null() {
+            value = parsed;
+        }
+    }
+    Ok(Parsed { value, duplicate_keys: dups.into_inner() })
+}
+
+/// Parses YAML text that is expected to be a single document, ignoring duplicate keys; for
+/// configuration embedded in ConfigMaps and Secrets.
+pub fn parse_embedded(text: &str) -> Result<Value, serde_yaml::Error> {
+    parse_document(text).map(|parsed| parsed.value)
+}
+
+struct ValueSeed<'a> {
+    path: String,
+    dups: &'a RefCell<Vec<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    // Integers beyond 64 bits are legal YAML; the model keeps them approximately (they are
+    // never written back, the original text is).
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Number::from_f64(v as f64).map(Value::Number).unwrap_or(Value::Null))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(Number::from_f64(v as f64).map(Value::Number).unwrap_or(Value::Null))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON has no NaN or infinity; keep them as the strings YAML spells them with.
+        Ok(Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(v.to_string())))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.path, items.len());
+            match seq.next_element_seed(ValueSeed { path, dups: self.dups })? {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{}", self.path, key) };
+            let value = map.next_value_seed(ValueSeed { path: path.clone(), dups: self.dups })?;
+            if out.insert(key, value).is_some() {
+                self.dups.borrow_mut().push(path);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Mapping keys become strings, as `sigs.k8s.io/yaml` does for scalar keys.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a scalar mapping key")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_unit<E>(self) -> Result<String, E> {
+        Ok("null".to_string())
+    }
+    fn visit_none<E>(self) -> Result<String, E> {
+        Ok("null".to_string())
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        self.deserialize(deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn duplicate_keys_keep_last_and_are_reported() {
+        let parsed = parse_document("metadata:\n  annotations:\n    a: 1\n  annotations:\n    b: 2\n").expect("parses");
+        assert_eq!(parsed.value, json!({"metadata": {"annotations": {"b": 2}}}));
+        assert_eq!(parsed.duplicate_keys, vec!["metadata.annotations".to_string()]);
+    }
+
+    #[test]
+    fn comment_only_is_null() {
+        assert_eq!(parse_document("# just a comment\n").expect("parses").value, Value::Null);
+        assert_eq!(parse_document("").expect("parses").value, Value::Null);
+    }
+
+    #[test]
+    fn odd_scalars_do_not_fail() {
+        let parsed = parse_document("a: 123456789012345678901234567890\n1: x\ntrue: y\nb: .nan\n").expect("parses");
+        assert!(parsed.value["a"].is_number());
+        assert_eq!(parsed.value["1"], json!("x"));
+        assert_eq!(parsed.value["true"], json!("y"));
+        assert_eq!(parsed.value["b"], json!("NaN"));
+    }
+
+    #[test]
+    fn invalid_yaml_is_an_error() {
+        assert!(parse_document("a: [\n").is_err());
+        assert!(parse_document("a: 'unterminated\n").is_err());
+        assert!(parse_document("a:\n\tb: 1\n").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! Reading [`Facts`] from a rendered manifest stream.
+//!
+//! The most reliable witness is the chart's own pre-upgrade markers Job: its `-markers` argument
+//! names the ConfigMap and the exact transition the chart will ask for. When hooks are invisible
+//! (Helm 3) or markers are disabled, the step is inferred from the resources: the MAS Deployment,
+//! MAS's `matrix.kind` (`synapse_read_only` only in the dry run), the syn2mas Job and its hook
+//! phase.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::facts::{merge_config_layer, Facts, InputNote, MasAuth, Origin, Requested, SynapseAuth};
+use crate::manifest::{Document, Resource, Stream};
+use crate::rules::RuleId;
+use crate::state::{MarkerState, Step, MARKER_KEY};
+
+const NAME_LABEL: &str = "app.kubernetes.io/name";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+
+/// A parsed `-markers` argument entry: `<configmap>:<key>:<new>:<allowed;…>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerArg {
+    pub configmap: String,
+    pub key: String,
+    pub new: MarkerState,
+    pub allowed: Vec<String>,
+}
+
+/// Parses one `-markers` value. Too few fields, or an unknown value, is bad input: the chart
+/// never renders it, so something between the chart and ess-guard is broken.
+pub fn parse_marker_arg(arg: &str) -> Result<MarkerArg, String> {
+    let entry = arg
+        .split(',')
+        .find(|e| e.split(':').nth(1) == Some(MARKER_KEY))
+        .ok_or_else(|| format!("`-markers {arg}` names no {MARKER_KEY} marker"))?;
+    let fields: Vec<&str> = entry.split(':').collect();
+    if fields.len() < 4 {
+        return Err(format!(
+            "`-markers {entry}` has {} fields; expected <configmap>:<key>:<new value>:<allowed values>",
+            fields.len()
+        ));
+    }
+    let new = MarkerState::from_stored(fields[2]).map_err(|e| format!("`-markers {entry}`: {e}"))?;
+    Ok(MarkerArg {
+        configmap: fields[0].to_string(),
+        key: fields[1].to_string(),
+        new,
+        allowed: fields[3].split(';').map(str::to_string).collect(),
+    })
+}
+
+/// Which resources of the render play which role.
+struct Parts<'a> {
+    markers_pre: Option<(&'a Document, &'a Resource)>,
+    synapse_sts: Vec<&'a Resource>,
+    mas_deployment: Option<&'a Resource>,
+    syn2mas_job: Option<&'a Resource>,
+    syn2mas_rbac: bool,
+    check_config_job: bool,
+    synapse_config: Vec<&'a Resource>,
+    mas_config: Vec<&'a Resource>,
+}
+
+fn classify(stream: &Stream) -> Parts<'_> {
+    let mut parts = Parts {
+        markers_pre: None,
+        synapse_sts: Vec::new(),
+        mas_deployment: None,
+        syn2mas_job: None,
+        syn2mas_rbac: false,
+        check_config_job: false,
+        synapse_config: Vec::new(),
+        mas_config: Vec::new(),
+    };
+    for (doc, r) in stream.resources() {
+        let name_label = r.label(NAME_LABEL).unwrap_or("");
+        match r.kind() {
+            "Job" if name_label == "deployment-markers-pre" || r.name().ends_with("-deployment-markers-pre") => {
+                parts.markers_pre = Some((doc, r));
+            }
+            "Job" if name_label == "syn2mas" => parts.syn2mas_job = Some(r),
+            "Job" if name_label == "synapse-check-config" => parts.check_config_job = true,
+            "Role" | "RoleBinding" if name_label == "syn2mas" => parts.syn2mas_rbac = true,
+            "StatefulSet" if is_synapse_process(r) => parts.synapse_sts.push(r),
+            "Deployment" if name_label == "matrix-authentication-service" => parts.mas_deployment = Some(r),
+            "ConfigMap" | "Secret" if r.hook.is_none() && name_label == "synapse" && r.label(COMPONENT_LABEL) == Some("matrix-server") => {
+                parts.synapse_config.push(r)
+            }
+            "ConfigMap" | "Secret" if r.hook.is_none() && name_label == "matrix-authentication-service" => parts.mas_config.push(r),
+            _ => {}
+        }
+    }
+    parts
+}
+
+/// A Synapse process StatefulSet: component `matrix-server` and name label `synapse-<process>`.
+pub fn is_synapse_process(r: &Resource) -> bool {
+    r.kind() == "StatefulSet"
+        && r.label(COMPONENT_LABEL) == Some("matrix-server")
+        && r.label(NAME_LABEL).is_some_and(|n| n.starts_with("synapse-"))
+}
+
+/// The args of the first container of a pod template.
+fn container_args(r: &Resource) -> Vec<&str> {
+    r.value
+        .pointer("/spec/template/spec/containers/0/args")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// Reads the facts of a render. Errors are bad input (exit 2).
+pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
+    let parts = classify(stream);
+    let mut facts = Facts::new(Origin::Render);
+    let hooks_visible = stream.hooks_visible();
+
+    // Release and namespace from what the chart names after the release.
+    if let Some((_, job)) = parts.markers_pre {
+        facts.release = job.name().strip_suffix("-deployment-markers-pre").map(str::to_string);
+        facts.namespace = job.id.namespace.clone();
+    }
+    for sts in &parts.synapse_sts {
+        if facts.release.is_none() {
+            facts.release = sts.label("k8s.element.io/synapse-instance").and_then(|i| i.strip_suffix("-synapse")).map(str::to_string);
+        }
+        if facts.namespace.is_none() {
+            facts.namespace = sts.id.namespace.clone();
+        }
+        let replicas = sts.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        facts.synapse_statefulsets.push((sts.name().to_string(), replicas));
+    }
+
+    facts.synapse_enabled = !parts.synapse_sts.is_empty();
+    facts.mas_enabled = parts.mas_deployment.is_some();
+    facts.syn2mas_without_synapse = !facts.synapse_enabled && (parts.syn2mas_rbac || parts.syn2mas_job.is_some());
+    if hooks_visible {
+        facts.check_config_hook = Some(parts.check_config_job);
+        facts.markers_enabled = Some(parts.markers_pre.is_some());
+    }
+
+    let mas_config = layered_config(&parts.mas_config, &["mas-config-underrides.yaml"], &["mas-config-overrides.yaml"]);
+    let synapse_config = layered_config(&parts.synapse_config, &["01-homeserver-underrides.yaml"], &["04-homeserver-overrides.yaml", "05-main.yaml"]);
+    if facts.mas_enabled {
+        let mut mas = MasAuth::from_config(&mas_config.0);
+        mas.partial = mas_config.1;
+        facts.mas_auth = Some(mas);
+    }
+    facts.synapse_auth = SynapseAuth::from_config(&synapse_config.0);
+    facts.synapse_auth.partial = synapse_config.1;
+
+    let syn2mas_phase_pre = parts.syn2mas_job.and_then(|j| j.hook.as_ref()).map(|h| h.is_pre_upgrade() || h.phases.iter().any(|p| p == "pre-install"));
+    let dry_run_kind = facts.mas_auth.as_ref().and_then(|m| m.matrix_kind.as_deref()) == Some("synapse_read_only");
+
+    // The syn2mas switch as far as the render shows it.
+    facts.syn2mas = match (parts.syn2mas_job.is_some(), syn2mas_phase_pre) {
+        (true, Some(true)) => Some(false),
+        (true, _) => Some(true),
+        (false, _) if dry_run_kind => Some(true),
+        (false, _) if parts.syn2mas_rbac => Some(false),
+        _ => None,
+    };
+
+    facts.requested = if let Some((doc, job)) = parts.markers_pre {
+        let args = container_args(job);
+        let value = args
+            .iter()
+            .position(|a| *a == "-markers")
+            .and_then(|i| args.get(i + 1))
+            .ok_or_else(|| format!("{}: Job {} has no `-markers` argument", doc.label(), job.name()))?;
+        let marker = parse_marker_arg(value).map_err(|e| format!("{}: Job {}: {e}", doc.label(), job.name()))?;
+        facts.markers_configmap = Some(marker.configmap.clone());
+        Requested::Step(match marker.new {
+            MarkerState::LegacyAuth if facts.mas_enabled => Step::DryRun,
+            MarkerState::LegacyAuth | MarkerState::Absent => Step::Legacy,
+            MarkerState::Syn2masMigrated => Step::Migrate,
+            MarkerState::DelegatedAuth => Step::Finalize,
+        })
+    } else if !facts.synapse_enabled {
+        Requested::NoMarker
+    } else if !facts.mas_enabled {
+        Requested::Step(Step::Legacy)
+    } else if parts.syn2mas_job.is_some() {
+        Requested::Step(if syn2mas_phase_pre == Some(true) { Step::Migrate } else { Step::DryRun })
+    } else if dry_run_kind {
+        Requested::Step(Step::DryRun)
+    } else if hooks_visible {
+        Requested::Step(Step::Finalize)
+    } else {
+        Requested::Ambiguous(vec![Step::Migrate, Step::Finalize])
+    };
+
+    for doc in &stream.docs {
+        for key in &doc.duplicate_keys {
+            facts.notes.push(InputNote {
+                rule: RuleId::DuplicateKey,
+                message: format!("{}: mapping key `{key}` appears more than once; the last value is used", doc.label()),
+                resource: doc.resources().first().map(|r| r.id.to_string()),
+                source: doc.source.clone(),
+            });
+        }
+    }
+    Ok(facts)
+}
+
+/// Merges the config layers of ConfigMaps (named keys) and Secrets (`user-*` keys) in the order
+/// the chart's render-config init containers use: underrides, user additions (sorted), overrides.
+/// Returns the merged config and whether some layer could not be read.
+fn layered_config(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Value, bool) {
+    let mut layers: Vec<(u8, String, String)> = Vec::new();
+    let mut partial = false;
+    for r in resources {
+        let secret = r.kind() == "Secret";
+        let mut entries: Vec<(String, String)> = r.data().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(string_data) = r.value.get("stringData").and_then(Value::as_object) {
+            for (k, v) in string_data {
+                if let Some(v) = v.as_str() {
+                    entries.push((k.clone(), base64::engine::general_purpose::STANDARD.encode(v)));
+                }
+            }
+        }
+        for (key, value) in entries {
+            let rank = if under.contains(&key.as_str()) {
+                0
+            } else if secret && key.starts_with("user-") {
+                1
+            } else if let Some(pos) = over.iter().position(|o| *o == key) {
+                2 + pos as u8
+            } else {
+                continue;
+            };
+            let text = if secret {
+                // Secret data is base64. Decode it only to read config; it is never printed.
+                match base64::engine::general_purpose::STANDARD.decode(value.trim()).ok().and_then(|b| String::from_utf8(b).ok()) {
+                    Some(text) => text,
+                    None => {
+                        partial = true;
+                        continue;
+                    }
+                }
+            } else {
+                value
+            };
+            layers.push((rank, key, text));
+        }
+    }
+    layers.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut merged = Value::Object(Default::default());
+    for (_, _, text) in layers {
+        match crate::manifest::yaml::parse_embedded(&text) {
+            Ok(layer @ Value::Object(_)) => merge_config_layer(&mut merged, layer),
+            Ok(Value::Null) => {}
+            _ => partial = true,
+        }
+    }
+    (merged, partial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_args() {
+        let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth").expect("parses");
+        assert_eq!(m.configmap, "ess-markers");
+        assert_eq!(m.new, MarkerState::Syn2masMigrated);
+        let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:delegated_auth:delegated_auth;syn2mas_migrated").expect("parses");
+        assert_eq!(m.allowed, vec!["delegated_auth", "syn2mas_migrated"]);
+        assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:legacy_auth").is_err());
+        assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:stage9:legacy_auth").is_err());
+        assert!(parse_marker_arg("").is_err());
+    }
+}

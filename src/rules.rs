@@ -1,0 +1,228 @@
+//! The rule catalogue: every finding ess-guard can report, defined once with its stable id,
+//! severity, explanation and fix. Reports in every format, `docs/rules.md` and suppressions are
+//! all derived from this list.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How bad a finding is. Errors reject the upgrade; warnings are reported and let it through
+/// (unless `--fail-on warning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Note,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A rule's static description.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One line: what the rule detects.
+    pub summary: &'static str,
+    /// Why it matters for the migration.
+    pub why: &'static str,
+    /// What to do, usually the exact `--set` to change.
+    pub fix: &'static str,
+    /// A transition rule: it encodes the chart's marker table and cannot be suppressed.
+    pub transition: bool,
+}
+
+macro_rules! rules {
+    ($( $variant:ident => { id: $id:literal, severity: $sev:ident, transition: $tr:literal,
+        summary: $summary:literal, why: $why:literal, fix: $fix:literal $(,)? } ),* $(,)?) => {
+        /// Stable rule identifiers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RuleId { $($variant),* }
+
+        impl RuleId {
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
+            pub fn info(self) -> RuleInfo {
+                match self {
+                    $(RuleId::$variant => RuleInfo {
+                        id: $id, severity: Severity::$sev, summary: $summary, why: $why, fix: $fix, transition: $tr,
+                    }),*
+                }
+            }
+        }
+    };
+}
+
+rules! {
+    NoRollback => { id: "no-rollback", severity: Error, transition: true,
+        summary: "The upgrade would take a migrated deployment back to legacy_auth.",
+        why: "syn2mas is one-way: once users live in MAS, Synapse-only or dry-run values would cut every session off and the chart's marker Job refuses it anyway, after retries.",
+        fix: "Keep MAS enabled with syn2mas disabled: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=false" },
+    Syn2masRerun => { id: "syn2mas-rerun", severity: Error, transition: true,
+        summary: "syn2mas is enabled although the migration already completed (delegated_auth).",
+        why: "syn2mas cannot run again once migrated: MAS refuses a non-empty database and the chart's marker Job rejects the transition.",
+        fix: "--set matrixAuthenticationService.syn2mas.enabled=false" },
+    Syn2masStillEnabled => { id: "syn2mas-still-enabled", severity: Error, transition: true,
+        summary: "The deployment is syn2mas_migrated and syn2mas is still enabled.",
+        why: "Upgrades are blocked in syn2mas_migrated until syn2mas is disabled (step 3 of the migration).",
+        fix: "Run step 3: --set matrixAuthenticationService.syn2mas.enabled=false" },
+    MasRequiresSyn2mas => { id: "mas-requires-syn2mas", severity: Error, transition: true,
+        summary: "MAS would take over logins on a legacy_auth deployment without running syn2mas.",
+        why: "MAS cannot be set up on a Synapse-only stack without going through syn2mas: existing users, passwords and SSO links would not exist in MAS.",
+        fix: "Start with step 1: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=true --set matrixAuthenticationService.syn2mas.dryRun=true" },
+    AmbiguousStep => { id: "ambiguous-step", severity: Error, transition: true,
+        summary: "The input cannot tell step 2 (migrate) from step 3 (finalize), and the stored marker makes the difference irreversible.",
+        why: "Helm 3 hides hooks from post-renderers, and without hooks the chart's step 2 and step 3 renders are identical; from legacy_auth one is the irreversible migration and the other is forbidden.",
+        fix: "Tell ess-guard the intent: --post-renderer-args=--step=migrate (or finalize), or pass the same -f/--set values through --post-renderer-args, or use Helm 4" },
+    UnverifiedStep => { id: "unverified-step", severity: Warning, transition: false,
+        summary: "The input does not show whether syn2mas is still enabled; it was read as step 3.",
+        why: "From syn2mas_migrated or delegated_auth step 3 is the normal upgrade, and a leftover step 2 is also stopped by the chart's own marker hook, but ess-guard could not check it.",
+        fix: "Pass the values (--post-renderer-args=-f=values.yaml) or --step=finalize, or use Helm 4, to verify" },
+    Syn2masExternalSynapse => { id: "syn2mas-external-synapse", severity: Error, transition: false,
+        summary: "syn2mas is enabled while synapse.enabled=false.",
+        why: "The chart then renders the syn2mas Role and RoleBinding for a ServiceAccount that does not exist and no syn2mas Job: nothing is migrated.",
+        fix: "syn2mas needs the chart's Synapse: --set synapse.enabled=true, or --set matrixAuthenticationService.syn2mas.enabled=false" },
+    Syn2masWithoutMas => { id: "syn2mas-without-mas", severity: Warning, transition: false,
+        summary: "syn2mas is enabled while MAS is disabled; the chart silently ignores it.",
+        why: "The render stays Synapse-only (legacy_auth); an operator who believes the migration ran would be wrong.",
+        fix: "--set matrixAuthenticationService.enabled=true to migrate, or --set matrixAuthenticationService.syn2mas.enabled=false" },
+    MarkersDisabled => { id: "markers-disabled", severity: Warning, transition: false,
+        summary: "No deployment-markers Job is rendered: the cluster will not protect this migration.",
+        why: "With deploymentMarkers.enabled=false (or Synapse disabled) the chart writes no marker, so a wrong step later is not caught in the cluster.",
+        fix: "--set deploymentMarkers.enabled=true" },
+    SsoWithCheckConfig => { id: "sso-with-check-config", severity: Error, transition: false,
+        summary: "Step 2 with SSO or password providers in Synapse's config while the Synapse check-config hook is enabled.",
+        why: "The chart runs the irreversible syn2mas Job before Synapse's config check; that check then fails (\"SSO cannot be enabled when OAuth delegation is enabled\") and the upgrade fails after the migration.",
+        fix: "--set synapse.checkConfigHook.enabled=false for step 2 (as the migration guide says), and remove the SSO config from synapse.additional at step 3" },
+    SsoLeftInSynapse => { id: "sso-left-in-synapse", severity: Error, transition: false,
+        summary: "MAS handles auth but Synapse's config still has SSO or password providers.",
+        why: "Synapse refuses to start with OIDC/SAML/CAS/JWT or password providers when auth is delegated to MAS.",
+        fix: "Remove the SSO/password-provider entries from synapse.additional (configure them as MAS upstream providers instead)" },
+    MissingBcryptScheme => { id: "missing-bcrypt-scheme", severity: Error, transition: false,
+        summary: "MAS has no version-1 bcrypt password scheme for syn2mas.",
+        why: "syn2mas imports Synapse's bcrypt hashes as password scheme version 1; its check fails without it and users could not log in with their passwords.",
+        fix: "Add to matrixAuthenticationService.additional a config with passwords.schemes: [{version: 1, algorithm: bcrypt}, {version: 2, algorithm: argon2id}]" },
+    UnsupportedAuthProvider => { id: "unsupported-auth-provider", severity: Error, transition: false,
+        summary: "Synapse uses SAML, CAS, JWT or password providers, which syn2mas cannot migrate.",
+        why: "Migrating with SAML IdPs is not supported; syn2mas's own check refuses CAS, JWT and custom password providers, so the Job fails at run time.",
+        fix: "Move these users to an OIDC provider (or an intermediary such as Dex) before migrating, and remove the entries from synapse.additional" },
+    UnmappedOidcProvider => { id: "unmapped-oidc-provider", severity: Error, transition: false,
+        summary: "A Synapse OIDC provider has no MAS upstream provider with the matching synapse_idp_id.",
+        why: "Users linked to that provider would not be migrated; syn2mas's check refuses it.",
+        fix: "Add a MAS upstream_oauth2.providers entry with synapse_idp_id: oidc-<idp_id> to matrixAuthenticationService.additional" },
+    SsoLoginWorkerWithMas => { id: "sso-login-worker-with-mas", severity: Error, transition: false,
+        summary: "synapse.workers.sso-login is enabled together with MAS.",
+        why: "The chart refuses to render it (since 26.5.0); MAS handles SSO.",
+        fix: "--set synapse.workers.sso-login.enabled=false" },
+    DuplicateKey => { id: "duplicate-key", severity: Warning, transition: false,
+        summary: "A document has a duplicate mapping key; the last value wins.",
+        why: "Kubernetes keeps the last value and drops the first silently (the chart renders one when syn2mas.annotations is set); Helm 4 reads the first for its own bookkeeping.",
+        fix: "Unset the value that produces the duplicate (for the syn2mas Job: matrixAuthenticationService.syn2mas.annotations)" },
+    UnmanagedMarker => { id: "unmanaged-marker", severity: Warning, transition: false,
+        summary: "The marker ConfigMap lacks app.kubernetes.io/managed-by=matrix-tools-deployment-markers.",
+        why: "The chart's marker Job refuses such a ConfigMap (\"is not managed by this matrix-tools-deployment-markers\"), so the upgrade will fail in the cluster.",
+        fix: "Check the ConfigMap is the chart's; relabel it with kubectl label cm <release>-markers app.kubernetes.io/managed-by=matrix-tools-deployment-markers --overwrite" },
+    LegacyInferred => { id: "legacy-inferred", severity: Warning, transition: false,
+        summary: "No marker is stored, but the release already runs Synapse without MAS: treated as legacy_auth.",
+        why: "The chart treats a missing marker as \"allow anything\", which would let a Synapse-only stack jump to MAS without syn2mas.",
+        fix: "Follow the migration from step 1; if this really is a fresh install, pass --state absent" },
+    Syn2masHookReordered => { id: "syn2mas-hook-reordered", severity: Note, transition: false,
+        summary: "ess-guard moved the syn2mas hook after Synapse's check-config hook and bounded its scale-down wait.",
+        why: "The chart runs the irreversible migration before checking Synapse's new config; ess-guard runs the check first.",
+        fix: "Nothing to do; pass --no-harden to keep the chart's order" },
+    Helm3NoHooks => { id: "helm3-no-hooks", severity: Note, transition: false,
+        summary: "Helm 3 input: ess-guard added only the scale-down annotations; the chart's own hook runs the migration.",
+        why: "Helm 3 hides hooks from post-renderers and applies any hook a post-renderer adds as an ordinary resource, so ess-guard never adds hooks there.",
+        fix: "Nothing to do; use Helm 4 to have the syn2mas hook hardened" },
+}
+
+impl RuleId {
+    pub fn id(self) -> &'static str {
+        self.info().id
+    }
+    pub fn from_id(id: &str) -> Option<RuleId> {
+        RuleId::ALL.iter().copied().find(|r| r.id() == id)
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One reported problem: a rule, a message with the facts, and what it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    #[serde(rename = "rule", serialize_with = "ser_rule")]
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub message: String,
+    pub remediation: String,
+    /// The resource concerned (`Kind namespace/name`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The template path, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+fn ser_rule<S: serde::Serializer>(rule: &RuleId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.id())
+}
+
+impl Finding {
+    /// A finding with the rule's own severity and fix.
+    pub fn new(rule: RuleId, message: impl Into<String>) -> Finding {
+        let info = rule.info();
+        Finding {
+            rule,
+            severity: info.severity,
+            message: message.into(),
+            remediation: info.fix.to_string(),
+            resource: None,
+            source: None,
+        }
+    }
+    pub fn at(mut self, resource: Option<String>, source: Option<String>) -> Finding {
+        self.resource = resource;
+        self.source = source;
+        self
+    }
+    pub fn fix(mut self, remediation: impl Into<String>) -> Finding {
+        self.remediation = remediation.into();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_documented() {
+        let mut seen = HashSet::new();
+        for rule in RuleId::ALL {
+            let info = rule.info();
+            assert!(seen.insert(info.id), "duplicate id {}", info.id);
+            assert!(info.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", info.id);
+            assert!(!info.summary.is_empty() && !info.why.is_empty() && !info.fix.is_empty());
+            assert_eq!(RuleId::from_id(info.id), Some(*rule));
+        }
+    }
+}
