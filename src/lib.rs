@@ -16,6 +16,7 @@ pub mod formats;
 pub mod guard;
 pub mod inject;
 pub mod input;
+pub mod kube_access;
 pub mod live;
 pub mod manifest;
 pub mod output;
