@@ -67,8 +67,8 @@ pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
     if args.values.is_empty() {
         return Ok(None);
     }
-    // TEMP
-    let facts: Facts = return Err(Error::Usage("values".into()));
+    let values = crate::values::user_values(&args.values, None)?;
+    let facts = crate::values::facts_from_values(&values, &crate::values::chart_defaults())?;
     Ok(Some(Intent {
         step: match facts.requested {
             crate::facts::Requested::Step(s) => Some(s),
@@ -113,6 +113,13 @@ pub fn run(
     // act
     let plan = inject::plan(&stream, &facts, &report.evaluation, guard).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     report.evaluation.findings.extend(plan.findings.iter().cloned());
+    report.rules = report.evaluation.findings.iter().map(|f| f.rule.id()).collect();
+    report.rules.dedup();
+    if plan.findings.iter().any(|f| f.severity == crate::rules::Severity::Error) {
+        // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
+        report.evaluation.verdict = Verdict::Rejected;
+        return Ok(Guarded { stream, facts, report, output: None });
+    }
     report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();
     let output = inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
     Ok(Guarded { stream, facts, report, output: Some(output) })

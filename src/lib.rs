@@ -26,7 +26,7 @@ pub mod rules;
 pub mod source;
 pub mod state;
 pub mod syn2mas_job;
-// TEMP pub mod values;
+pub mod values;
 
 use std::io::IsTerminal;
 
