@@ -27,6 +27,10 @@ pub enum Command {
     PostRender(PostRenderArgs),
     /// List the rules (`--format markdown` writes docs/rules.md).
     Rules(RulesArgs),
+    /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), with every command's options: `ess-guard man > ess-guard.1`.
+    Man,
 }
 
 /// Where the stored marker comes from.
@@ -274,6 +278,7 @@ pub enum RulesFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
+    /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
