@@ -171,8 +171,8 @@ rules! {
         fix: "Give the reason as the annotation value: ess-guard.element.io/skip-<rule-id>: \"<why this finding does not apply>\"",
         example: "metadata.annotations: {ess-guard.element.io/skip-markers-disabled: \"\"} on the Synapse StatefulSet." },
     UnsuppressibleRule => { id: "unsuppressible-rule", severity: Warning, transition: false,
-        summary: "A suppression annotation names a transition rule, which cannot be suppressed; it is ignored.",
-        why: "Transition rules encode the chart's marker table: the chart's own hook would refuse the same upgrade in the cluster, after the irreversible steps may have run.",
+        summary: "A suppression annotation names a rule that cannot be suppressed (a transition rule); it is ignored.",
+        why: "Transition rules encode the chart's marker table: the chart's own hook would refuse the same upgrade in the cluster, after the irreversible steps may have run. The rules about suppression annotations cannot be suppressed either.",
         fix: "Remove the annotation and fix the cause (see the rule's own fix)",
         example: "metadata.annotations: {ess-guard.element.io/skip-no-rollback: \"we know\"} on the deployment-markers Job." },
     Helm3NoHooks => { id: "helm3-no-hooks", severity: Note, transition: false,
@@ -188,6 +188,11 @@ impl RuleId {
     }
     pub fn from_id(id: &str) -> Option<RuleId> {
         RuleId::ALL.iter().copied().find(|r| r.id() == id)
+    }
+    /// Whether a `skip-<rule-id>` annotation can silence this rule: not transition rules (the
+    /// chart's own hook enforces them anyway), and not the rules about suppression annotations.
+    pub fn suppressible(self) -> bool {
+        !self.info().transition && !matches!(self, RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule)
     }
 }
 

@@ -8,7 +8,8 @@
 //! - the reason is mandatory: an empty one suppresses nothing and is itself a finding
 //!   (`suppression-without-reason`);
 //! - transition rules can never be suppressed: the chart's own marker hook would refuse the same
-//!   upgrade in the cluster. Trying is a finding (`unsuppressible-rule`);
+//!   upgrade in the cluster. Trying is a finding (`unsuppressible-rule`); so is trying to suppress
+//!   the two rules about suppression annotations;
 //! - suppressed findings are reported apart and never count toward the verdict or exit code.
 //!
 //! Annotations are read from the resources ess-guard parses (the kinds in
@@ -56,10 +57,11 @@ impl Suppressions {
                 let Some(rule) = key.strip_prefix(SKIP_PREFIX).and_then(RuleId::from_id) else { continue };
                 let reason = value.as_str().map(str::trim).unwrap_or("");
                 let at = |f: Finding| f.at(Some(resource.clone()), doc.source.clone());
-                if rule.info().transition {
+                if !rule.suppressible() {
+                    let what = if rule.info().transition { "a transition rule" } else { "a rule about suppressions" };
                     out.problems.push(at(Finding::new(
                         RuleId::UnsuppressibleRule,
-                        format!("annotation {key} is ignored: {rule} is a transition rule and cannot be suppressed"),
+                        format!("annotation {key} is ignored: {rule} is {what} and cannot be suppressed"),
                     )));
                 } else if reason.is_empty() {
                     out.problems.push(at(Finding::new(
@@ -76,7 +78,7 @@ impl Suppressions {
 
     /// The reason `finding` is suppressed, if it is.
     fn reason(&self, finding: &Finding) -> Option<&str> {
-        if finding.rule.info().transition {
+        if !finding.rule.suppressible() {
             return None;
         }
         self.valid.get(finding.resource.as_deref()?)?.get(&finding.rule).map(String::as_str)

@@ -47,7 +47,7 @@ fn rule_descriptor(rule: RuleId) -> Value {
         "help": {"text": info.fix},
         "helpUri": help_uri(rule),
         "defaultConfiguration": {"level": level(info.severity)},
-        "properties": {"suppressible": !info.transition},
+        "properties": {"suppressible": rule.suppressible()},
     })
 }
 
