@@ -66,7 +66,7 @@ impl Suppressions {
                 } else if reason.is_empty() {
                     out.problems.push(at(Finding::new(
                         RuleId::SuppressionWithoutReason,
-                        format!("annotation {key} has no reason and is ignored; {rule} is still reported"),
+                        format!("annotation {key} has no reason and is ignored: {rule} findings on this resource stay reported"),
                     )));
                 } else {
                     out.valid.entry(resource.clone()).or_default().insert(rule, reason.to_string());
