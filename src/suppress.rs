@@ -12,8 +12,9 @@
 //!   the two rules about suppression annotations;
 //! - suppressed findings are reported apart and never count toward the verdict or exit code.
 //!
-//! Annotations are read from the resources ess-guard parses (the kinds in
-//! [`crate::manifest::RELEVANT_KINDS`] unless `--full-parse`); findings only ever name those.
+//! Annotations are read from the resources ess-guard parses (see
+//! [`crate::manifest::ParseMode::Relevant`]; every resource with `--full-parse`); findings only
+//! ever name those.
 
 use std::collections::BTreeMap;
 
@@ -49,16 +50,26 @@ impl Suppressions {
     pub fn from_stream(stream: &Stream) -> Suppressions {
         let mut out = Suppressions::default();
         for (doc, r) in stream.resources() {
-            let Some(annotations) = r.value.pointer("/metadata/annotations").and_then(|a| a.as_object()) else {
+            let Some(annotations) = r
+                .value
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.as_object())
+            else {
                 continue;
             };
             let resource = r.id.to_string();
             for (key, value) in annotations {
-                let Some(rule) = key.strip_prefix(SKIP_PREFIX).and_then(RuleId::from_id) else { continue };
+                let Some(rule) = key.strip_prefix(SKIP_PREFIX).and_then(RuleId::from_id) else {
+                    continue;
+                };
                 let reason = value.as_str().map(str::trim).unwrap_or("");
                 let at = |f: Finding| f.at(Some(resource.clone()), doc.source.clone());
                 if !rule.suppressible() {
-                    let what = if rule.info().transition { "a transition rule" } else { "a rule about suppressions" };
+                    let what = if rule.info().transition {
+                        "a transition rule"
+                    } else {
+                        "a rule about suppressions"
+                    };
                     out.problems.push(at(Finding::new(
                         RuleId::UnsuppressibleRule,
                         format!("annotation {key} is ignored: {rule} is {what} and cannot be suppressed"),
@@ -69,7 +80,10 @@ impl Suppressions {
                         format!("annotation {key} has no reason and is ignored: {rule} findings on this resource stay reported"),
                     )));
                 } else {
-                    out.valid.entry(resource.clone()).or_default().insert(rule, reason.to_string());
+                    out.valid
+                        .entry(resource.clone())
+                        .or_default()
+                        .insert(rule, reason.to_string());
                 }
             }
         }
@@ -81,7 +95,10 @@ impl Suppressions {
         if !finding.rule.suppressible() {
             return None;
         }
-        self.valid.get(finding.resource.as_deref()?)?.get(&finding.rule).map(String::as_str)
+        self.valid
+            .get(finding.resource.as_deref()?)?
+            .get(&finding.rule)
+            .map(String::as_str)
     }
 
     /// Moves the suppressed findings out of `findings` and returns them.
@@ -117,7 +134,7 @@ mod tests {
 
     fn stream(annotations: &str) -> Stream {
         let text = format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: ess\n  annotations:\n{annotations}data: {{}}\n"
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-synapse\n  namespace: ess\n  annotations:\n{annotations}data: {{}}\n"
         );
         Stream::parse("t", text.into_bytes(), ParseMode::Relevant).expect("parses")
     }
@@ -137,12 +154,14 @@ mod tests {
     }
 
     fn at_cfg(rule: RuleId) -> Finding {
-        Finding::new(rule, "m").at(Some("ConfigMap ess/cfg".into()), None)
+        Finding::new(rule, "m").at(Some("ConfigMap ess/ess-synapse".into()), None)
     }
 
     #[test]
     fn reason_suppresses_and_verdict_is_recomputed() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-missing-bcrypt-scheme: \"hashes are argon2 only\"\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-missing-bcrypt-scheme: \"hashes are argon2 only\"\n",
+        ));
         let mut e = evaluation(vec![at_cfg(RuleId::MissingBcryptScheme)]);
         assert_eq!(e.verdict, Verdict::Rejected);
         let suppressed = s.apply(&mut e, FailOn::Error);
@@ -153,10 +172,13 @@ mod tests {
 
     #[test]
     fn other_resource_or_release_level_is_not_suppressed() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-missing-bcrypt-scheme: why\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-missing-bcrypt-scheme: why\n",
+        ));
         let mut e = evaluation(vec![
             Finding::new(RuleId::MissingBcryptScheme, "m"),
-            Finding::new(RuleId::MissingBcryptScheme, "m").at(Some("ConfigMap ess/other".into()), None),
+            Finding::new(RuleId::MissingBcryptScheme, "m")
+                .at(Some("ConfigMap ess/other".into()), None),
         ]);
         assert!(s.apply(&mut e, FailOn::Error).is_empty());
         assert_eq!(e.findings.len(), 2);
@@ -164,28 +186,51 @@ mod tests {
 
     #[test]
     fn empty_reason_is_a_finding_and_does_not_suppress() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-missing-bcrypt-scheme: \" \"\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-missing-bcrypt-scheme: \" \"\n",
+        ));
         let mut e = evaluation(vec![at_cfg(RuleId::MissingBcryptScheme)]);
         assert!(s.apply(&mut e, FailOn::Error).is_empty());
         let rules: Vec<_> = e.findings.iter().map(|f| f.rule).collect();
-        assert_eq!(rules, vec![RuleId::MissingBcryptScheme, RuleId::SuppressionWithoutReason]);
+        assert_eq!(
+            rules,
+            vec![
+                RuleId::MissingBcryptScheme,
+                RuleId::SuppressionWithoutReason
+            ]
+        );
         assert_eq!(e.verdict, Verdict::Rejected);
-        assert_eq!(e.findings[1].resource.as_deref(), Some("ConfigMap ess/cfg"));
+        assert_eq!(
+            e.findings[1].resource.as_deref(),
+            Some("ConfigMap ess/ess-synapse")
+        );
     }
 
     #[test]
     fn transition_rules_cannot_be_suppressed() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-no-rollback: \"we know\"\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-no-rollback: \"we know\"\n",
+        ));
         let mut e = evaluation(vec![at_cfg(RuleId::NoRollback)]);
         assert!(s.apply(&mut e, FailOn::Error).is_empty());
         assert_eq!(e.verdict, Verdict::Rejected);
-        let unsuppressible = e.findings.iter().find(|f| f.rule == RuleId::UnsuppressibleRule).expect("reported");
-        assert!(unsuppressible.message.contains("cannot be suppressed"), "{}", unsuppressible.message);
+        let unsuppressible = e
+            .findings
+            .iter()
+            .find(|f| f.rule == RuleId::UnsuppressibleRule)
+            .expect("reported");
+        assert!(
+            unsuppressible.message.contains("cannot be suppressed"),
+            "{}",
+            unsuppressible.message
+        );
     }
 
     #[test]
     fn suppressed_warning_does_not_reject_with_fail_on_warning() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-duplicate-key: \"known chart bug\"\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-duplicate-key: \"known chart bug\"\n",
+        ));
         let mut e = evaluation(vec![at_cfg(RuleId::DuplicateKey)]);
         e.recompute(FailOn::Warning);
         assert_eq!(e.verdict, Verdict::Rejected);
@@ -195,7 +240,9 @@ mod tests {
 
     #[test]
     fn unknown_rule_ids_are_ignored() {
-        let s = Suppressions::from_stream(&stream("    ess-guard.element.io/skip-no-such-rule: \"\"\n"));
+        let s = Suppressions::from_stream(&stream(
+            "    ess-guard.element.io/skip-no-such-rule: \"\"\n",
+        ));
         let mut e = evaluation(vec![]);
         s.apply(&mut e, FailOn::Error);
         assert!(e.findings.is_empty());

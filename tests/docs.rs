@@ -16,7 +16,15 @@ fn every_rule_is_documented_with_an_example() {
     let doc = ess_guard::commands::rules::markdown();
     for rule in ess_guard::rules::RuleId::ALL {
         let info = rule.info();
-        assert!(doc.contains(&format!("\n## {}\n", info.id)), "{} has no section", info.id);
-        assert!(doc.contains(&format!("- **Example:** {}\n", info.example)), "{} has no example", info.id);
+        assert!(
+            doc.contains(&format!("\n## {}\n", info.id)),
+            "{} has no section",
+            info.id
+        );
+        assert!(
+            doc.contains(&format!("- **Example:** {}\n", info.example)),
+            "{} has no example",
+            info.id
+        );
     }
 }

@@ -11,9 +11,18 @@ use std::process::{Command, Output};
 use quick_xml::events::Event;
 use serde_json::Value;
 
-const INPUTS: [&str; 2] = ["fixtures/formats/step2-rejected.yaml", "fixtures/formats/step2-allowed.yaml"];
-const FORMATS: [(&str, &str); 6] =
-    [("text", "txt"), ("json", "json"), ("sarif", "sarif"), ("junit", "xml"), ("github", "txt"), ("gitlab", "json")];
+const INPUTS: [&str; 2] = [
+    "fixtures/formats/step2-rejected.yaml",
+    "fixtures/formats/step2-allowed.yaml",
+];
+const FORMATS: [(&str, &str); 6] = [
+    ("text", "txt"),
+    ("json", "json"),
+    ("sarif", "sarif"),
+    ("junit", "xml"),
+    ("github", "txt"),
+    ("gitlab", "json"),
+];
 /// The Synapse OIDC client secret in the fixture (in a Secret, base64-encoded).
 const SECRET: &str = "FIXTURE-CLIENT-SECRET-never-printed";
 
@@ -35,26 +44,41 @@ fn check(format: &str, inputs: &[&str], extra: &[&str]) -> (String, i32) {
     args.extend_from_slice(extra);
     args.extend_from_slice(inputs);
     let out = ess_guard(&args);
-    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    (String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("stdout is not UTF-8: {e}")), out.status.code().unwrap_or(-1))
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("stdout is not UTF-8: {e}")),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 /// The output with what may change without a behaviour change (the crate version) masked.
 fn normalise(text: &str) -> String {
-    text.replace(&format!("\"version\": \"{}\"", env!("CARGO_PKG_VERSION")), "\"version\": \"<version>\"")
+    text.replace(
+        &format!("\"version\": \"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"version\": \"<version>\"",
+    )
 }
 
 fn golden(name: &str, actual: &str) {
     let path = root().join("tests/golden").join(name);
     let actual = normalise(actual);
     if std::env::var_os("ESS_GUARD_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&path, &actual).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&path, &actual)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     if expected != actual {
-        let diff = similar::TextDiff::from_lines(&expected, &actual).unified_diff().header("golden", "actual").to_string();
+        let diff = similar::TextDiff::from_lines(&expected, &actual)
+            .unified_diff()
+            .header("golden", "actual")
+            .to_string();
         panic!("{} differs from the output (ESS_GUARD_UPDATE_GOLDEN=1 cargo test --test formats rewrites it):\n{diff}", path.display());
     }
 }
@@ -64,7 +88,10 @@ fn goldens() {
     for (format, ext) in FORMATS {
         let (out, code) = check(format, &INPUTS, &[]);
         assert_eq!(code, 1, "{format}: one input is rejected");
-        assert!(!out.contains(&*root().to_string_lossy()), "{format}: absolute path in output");
+        assert!(
+            !out.contains(&*root().to_string_lossy()),
+            "{format}: absolute path in output"
+        );
         golden(&format!("check.{format}.{ext}"), &out);
     }
 }
@@ -79,12 +106,16 @@ fn no_format_prints_secret_data() {
         .to_string();
     for (format, _) in FORMATS {
         let (out, _) = check(format, &INPUTS, &[]);
-        assert!(!out.contains(SECRET) && !out.contains(&encoded), "{format} prints Secret data");
+        assert!(
+            !out.contains(SECRET) && !out.contains(&encoded),
+            "{format} prints Secret data"
+        );
     }
 }
 
 fn schema_validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("tests/schemas/sarif-schema-2.1.0.json")).unwrap_or_default();
+    let text = std::fs::read_to_string(root().join("tests/schemas/sarif-schema-2.1.0.json"))
+        .unwrap_or_default();
     let schema: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("schema: {e}"));
     jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
@@ -98,19 +129,44 @@ fn sarif_is_valid_against_the_official_schema() {
     let validator = schema_validator();
     for extra in [&[][..], &["--fail-on", "warning"][..]] {
         let (out, _) = check("sarif", &INPUTS, extra);
-        let log: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("SARIF is not JSON: {e}"));
-        let errors: Vec<String> = validator.iter_errors(&log).map(|e| format!("{e} at {}", e.instance_path())).collect();
-        assert!(errors.is_empty(), "SARIF fails the schema:\n{}", errors.join("\n"));
+        let log: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("SARIF is not JSON: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&log)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "SARIF fails the schema:\n{}",
+            errors.join("\n")
+        );
 
         let run = &log["runs"][0];
-        let rules = run["tool"]["driver"]["rules"].as_array().cloned().unwrap_or_default();
-        assert_eq!(rules.len(), ess_guard::rules::RuleId::ALL.len(), "every rule is listed");
+        let rules = run["tool"]["driver"]["rules"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            rules.len(),
+            ess_guard::rules::RuleId::ALL.len(),
+            "every rule is listed"
+        );
         for result in run["results"].as_array().cloned().unwrap_or_default() {
             let index = result["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
-            assert_eq!(rules.get(index).map(|r| &r["id"]), Some(&result["ruleId"]), "ruleIndex points at ruleId");
+            assert_eq!(
+                rules.get(index).map(|r| &r["id"]),
+                Some(&result["ruleId"]),
+                "ruleIndex points at ruleId"
+            );
         }
-        let suppressed: Vec<&Value> =
-            run["results"].as_array().map(|r| r.iter().filter(|r| r.get("suppressions").is_some()).collect()).unwrap_or_default();
+        let suppressed: Vec<&Value> = run["results"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter(|r| r.get("suppressions").is_some())
+                    .collect()
+            })
+            .unwrap_or_default();
         assert_eq!(suppressed.len(), 1);
         assert_eq!(suppressed[0]["ruleId"], "unmapped-oidc-provider");
         assert_eq!(suppressed[0]["suppressions"][0]["kind"], "inSource");
@@ -118,7 +174,10 @@ fn sarif_is_valid_against_the_official_schema() {
     // A result the schema must refuse, so the validator is known to be strict.
     let mut bad: Value = serde_json::from_str(&check("sarif", &INPUTS, &[]).0).unwrap_or_default();
     bad["runs"][0]["results"][0]["level"] = Value::from("fatal");
-    assert!(!validator.is_valid(&bad), "the schema refuses an unknown level");
+    assert!(
+        !validator.is_valid(&bad),
+        "the schema refuses an unknown level"
+    );
 }
 
 /// A JUnit suite as parsed: its attributes and test cases (name, outcome).
@@ -138,11 +197,18 @@ fn parse_junit(xml: &str) -> Vec<Suite> {
         e.try_get_attribute(name)
             .ok()
             .flatten()
-            .and_then(|a| a.normalized_value(quick_xml::XmlVersion::Explicit1_0).ok().map(|v| v.into_owned()))
+            .and_then(|a| {
+                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .ok()
+                    .map(|v| v.into_owned())
+            })
             .unwrap_or_default()
     };
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("JUnit XML does not parse: {e}")) {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("JUnit XML does not parse: {e}"))
+        {
             Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
                 "testsuite" => suites.push(Suite {
                     name: attr(&e, "name"),
@@ -158,7 +224,11 @@ fn parse_junit(xml: &str) -> Vec<Suite> {
                 }
                 tag @ ("failure" | "skipped") => {
                     if let Some((_, outcome)) = suites.last_mut().and_then(|s| s.cases.last_mut()) {
-                        *outcome = if tag == "failure" { "failure" } else { "skipped" };
+                        *outcome = if tag == "failure" {
+                            "failure"
+                        } else {
+                            "skipped"
+                        };
                     }
                 }
                 _ => {}
@@ -174,18 +244,43 @@ fn parse_junit(xml: &str) -> Vec<Suite> {
 fn junit_parses_and_counts_add_up() {
     let (out, _) = check("junit", &INPUTS, &[]);
     let suites = parse_junit(&out);
-    assert_eq!(suites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), INPUTS);
+    assert_eq!(
+        suites.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        INPUTS
+    );
     for s in &suites {
         assert!(!s.cases.is_empty());
         assert_eq!(s.tests, s.cases.len(), "{}", s.name);
-        assert_eq!(s.failures, s.cases.iter().filter(|c| c.1 == "failure").count(), "{}", s.name);
-        assert_eq!(s.skipped, s.cases.iter().filter(|c| c.1 == "skipped").count(), "{}", s.name);
+        assert_eq!(
+            s.failures,
+            s.cases.iter().filter(|c| c.1 == "failure").count(),
+            "{}",
+            s.name
+        );
+        assert_eq!(
+            s.skipped,
+            s.cases.iter().filter(|c| c.1 == "skipped").count(),
+            "{}",
+            s.name
+        );
     }
     let outcome = |suite: &Suite, name: &str| suite.cases.iter().find(|c| c.0 == name).map(|c| c.1);
     let rejected = &suites[0];
-    assert_eq!(outcome(rejected, "missing-bcrypt-scheme ConfigMap ess/ess-matrix-authentication-service"), Some("failure"));
-    assert_eq!(outcome(rejected, "duplicate-key StatefulSet ess/ess-synapse-main"), Some("passed"));
-    assert_eq!(outcome(rejected, "unmapped-oidc-provider Secret ess/ess-synapse"), Some("skipped"));
+    assert_eq!(
+        outcome(
+            rejected,
+            "missing-bcrypt-scheme ConfigMap ess/ess-matrix-authentication-service"
+        ),
+        Some("failure")
+    );
+    assert_eq!(
+        outcome(rejected, "duplicate-key StatefulSet ess/ess-synapse-main"),
+        Some("passed")
+    );
+    assert_eq!(
+        outcome(rejected, "unmapped-oidc-provider Secret ess/ess-synapse"),
+        Some("skipped")
+    );
     assert_eq!(outcome(rejected, "verdict"), Some("failure"));
     assert_eq!(outcome(&suites[1], "verdict"), Some("passed"));
 }
@@ -203,29 +298,65 @@ fn fail_on_warning_shows_in_every_format() {
     let log: Value = serde_json::from_str(&sarif).unwrap_or_default();
     let levels: Vec<(String, String)> = log["runs"][0]["results"]
         .as_array()
-        .map(|rs| rs.iter().map(|r| (r["ruleId"].as_str().unwrap_or("").to_string(), r["level"].as_str().unwrap_or("").to_string())).collect())
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    (
+                        r["ruleId"].as_str().unwrap_or("").to_string(),
+                        r["level"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    assert!(levels.contains(&("suppression-without-reason".into(), "error".into())), "{levels:?}");
+    assert!(
+        levels.contains(&("suppression-without-reason".into(), "error".into())),
+        "{levels:?}"
+    );
     // Rejected now, so nothing is changed and the note about the change is gone.
-    assert!(!levels.iter().any(|(rule, _)| rule == "syn2mas-hook-reordered"), "{levels:?}");
+    assert!(
+        !levels
+            .iter()
+            .any(|(rule, _)| rule == "syn2mas-hook-reordered"),
+        "{levels:?}"
+    );
     let (sarif, _) = check("sarif", allowed, &[]);
     let log: Value = serde_json::from_str(&sarif).unwrap_or_default();
-    let levels: Vec<&str> = log["runs"][0]["results"].as_array().map(|rs| rs.iter().filter_map(|r| r["level"].as_str()).collect()).unwrap_or_default();
+    let levels: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .map(|rs| rs.iter().filter_map(|r| r["level"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(levels, vec!["warning", "warning", "note"]);
 
     let (github, _) = check("github", allowed, &["--fail-on", "warning"]);
-    assert!(github.lines().any(|l| l.starts_with("::error ") && l.contains("suppression-without-reason")), "{github}");
+    assert!(
+        github
+            .lines()
+            .any(|l| l.starts_with("::error ") && l.contains("suppression-without-reason")),
+        "{github}"
+    );
     let (github, _) = check("github", allowed, &[]);
-    assert!(github.lines().any(|l| l.starts_with("::warning ") && l.contains("suppression-without-reason")), "{github}");
+    assert!(
+        github
+            .lines()
+            .any(|l| l.starts_with("::warning ") && l.contains("suppression-without-reason")),
+        "{github}"
+    );
 
     let (gitlab, _) = check("gitlab", allowed, &["--fail-on", "warning"]);
     let issues: Value = serde_json::from_str(&gitlab).unwrap_or_default();
-    let severities: Vec<&str> = issues.as_array().map(|a| a.iter().filter_map(|i| i["severity"].as_str()).collect()).unwrap_or_default();
+    let severities: Vec<&str> = issues
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["severity"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(severities, vec!["major", "major"]);
 
     let (junit, _) = check("junit", allowed, &["--fail-on", "warning"]);
     let suite = &parse_junit(&junit)[0];
-    assert_eq!(suite.failures, 3, "two warnings and the verdict fail: {suite:?}");
+    assert_eq!(
+        suite.failures, 3,
+        "two warnings and the verdict fail: {suite:?}"
+    );
 }
 
 #[test]
@@ -234,7 +365,10 @@ fn gitlab_fingerprints_are_stable_and_distinct() {
     let (b, _) = check("gitlab", &INPUTS, &[]);
     assert_eq!(a, b);
     let issues: Value = serde_json::from_str(&a).unwrap_or_default();
-    let mut prints: Vec<&str> = issues.as_array().map(|a| a.iter().filter_map(|i| i["fingerprint"].as_str()).collect()).unwrap_or_default();
+    let mut prints: Vec<&str> = issues
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["fingerprint"].as_str()).collect())
+        .unwrap_or_default();
     let n = prints.len();
     prints.sort_unstable();
     prints.dedup();

@@ -31,8 +31,10 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
         Some(path) => Some(input::read_state_map(path)?),
         None => None,
     };
-    let has_default_source =
-        state_map.is_none() || args.state.state.is_some() || args.state.state_file.is_some() || args.state.live;
+    let has_default_source = state_map.is_none()
+        || args.state.state.is_some()
+        || args.state.state_file.is_some()
+        || args.state.live;
     if has_default_source {
         // Wrong state flags are a usage error for the whole call: say so once, before any work.
         guard::state_source(&args.state, false)?;
@@ -55,19 +57,40 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
                     if default_source.is_none() {
                         default_source = Some(guard::state_source(&args.state, false)?);
                     }
-                    default_source.as_deref().ok_or_else(|| Error::Usage(format!("worker {worker}: no state source")))?
+                    default_source
+                        .as_deref()
+                        .ok_or_else(|| Error::Usage(format!("worker {worker}: no state source")))?
                 }
                 None => {
-                    return Err(Error::Usage(format!("{name}: not in --state-map and no --state/--state-file/--live given")))
+                    return Err(Error::Usage(format!(
+                        "{name}: not in --state-map and no --state/--state-file/--live given"
+                    )))
                 }
             };
             let bytes = input::read(name)?;
-            let guarded = guard::run(name, bytes, source, &args.state, intent, &args.guard, args.fail_on)?;
+            let guarded = guard::run(
+                name,
+                bytes,
+                source,
+                &args.state,
+                intent,
+                &args.guard,
+                args.fail_on,
+            )?;
             let diff = match (&guarded.output, args.show_changes) {
-                (Some(output), true) => crate::diff::unified(&guarded.stream.input, output, name, &format!("{name} (ess-guard)"), 3),
+                (Some(output), true) => crate::diff::unified(
+                    &guarded.stream.input,
+                    output,
+                    name,
+                    &format!("{name} (ess-guard)"),
+                    3,
+                ),
                 _ => String::new(),
             };
-            Ok(Checked { report: guarded.report, diff })
+            Ok(Checked {
+                report: guarded.report,
+                diff,
+            })
         }
     });
 
@@ -96,7 +119,11 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
     if !diffs.is_empty() {
         crate::output::report(&diffs, false, None::<&Path>)?;
     }
-    let mut code = if reports.iter().any(InputReport::rejected) { EXIT_REJECTED } else { 0 };
+    let mut code = if reports.iter().any(InputReport::rejected) {
+        EXIT_REJECTED
+    } else {
+        0
+    };
     for e in &errors {
         eprintln!("ess-guard: error: {e}");
         code = code.max(e.exit_code());
@@ -113,7 +140,9 @@ where
     F: Fn(usize) -> J + Sync,
     J: FnMut(usize) -> T,
 {
-    let workers = std::thread::available_parallelism().map_or(1, |p| p.get()).min(n);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n);
     if workers <= 1 {
         let mut job = make_job(0);
         return (0..n).map(&mut job).collect();
@@ -138,7 +167,10 @@ where
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     indexed.sort_by_key(|(i, _)| *i);

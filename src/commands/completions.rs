@@ -32,16 +32,28 @@ pub fn man_page() -> Result<String, std::io::Error> {
     cmd.build();
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
         let page = clap_mangen::Man::new(sub.clone());
         let mut section = Vec::new();
         page.render_synopsis_section(&mut section)?;
         page.render_description_section(&mut section)?;
         page.render_options_section(&mut section)?;
-        let name = sub.get_bin_name().unwrap_or_else(|| sub.get_name()).to_uppercase();
+        let name = sub
+            .get_bin_name()
+            .unwrap_or_else(|| sub.get_name())
+            .to_uppercase();
         out.extend_from_slice(format!(".SH \"{name}\"\n").as_bytes());
         let section = String::from_utf8_lossy(&section).replace("\n.SH ", "\n.SS ");
-        out.extend_from_slice(section.strip_prefix(".SH ").map(|rest| format!(".SS {rest}")).unwrap_or(section).as_bytes());
+        out.extend_from_slice(
+            section
+                .strip_prefix(".SH ")
+                .map(|rest| format!(".SS {rest}"))
+                .unwrap_or(section)
+                .as_bytes(),
+        );
     }
     Ok(title_first(&String::from_utf8_lossy(&out)))
 }
@@ -50,7 +62,9 @@ pub fn man_page() -> Result<String, std::io::Error> {
 /// them just after the title makes the page start with `.TH`, as `man`, `mandb` and lintian
 /// expect. The definitions still come before any text that uses them.
 fn title_first(page: &str) -> String {
-    let (mut preamble, rest): (Vec<&str>, Vec<&str>) = page.lines().partition(|l| l.starts_with(".ie ") || l.starts_with(".el "));
+    let (mut preamble, rest): (Vec<&str>, Vec<&str>) = page
+        .lines()
+        .partition(|l| l.starts_with(".ie ") || l.starts_with(".el "));
     // Every rendered section repeats the definitions; once is enough.
     let mut seen = std::collections::HashSet::new();
     preamble.retain(|l| seen.insert(*l));

@@ -21,7 +21,9 @@ pub fn command(severity: Severity) -> &'static str {
 
 /// Escapes a command's message (GitHub's `escapeData`): `%`, CR and LF.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a command property value (GitHub's `escapeProperty`): as [`escape_data`], plus `:`
@@ -58,7 +60,10 @@ mod tests {
 
     #[test]
     fn escaping_follows_the_runner() {
-        assert_eq!(escape_data("50% done\r\nnext: a,b"), "50%25 done%0D%0Anext: a,b");
+        assert_eq!(
+            escape_data("50% done\r\nnext: a,b"),
+            "50%25 done%0D%0Anext: a,b"
+        );
         assert_eq!(escape_property("C:\\a,b%\n"), "C%3A\\a%2Cb%25%0A");
     }
 }

@@ -40,5 +40,6 @@ pub fn render(reports: &[InputReport]) -> String {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&issues).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+    serde_json::to_string_pretty(&issues).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        + "\n"
 }

@@ -19,9 +19,17 @@ struct Case {
 }
 
 enum Outcome {
-    Passed { out: String },
-    Failed { message: String, kind: &'static str, body: String },
-    Skipped { message: String },
+    Passed {
+        out: String,
+    },
+    Failed {
+        message: String,
+        kind: &'static str,
+        body: String,
+    },
+    Skipped {
+        message: String,
+    },
 }
 
 /// Groups findings by (rule, resource), keeping the order of first appearance.
@@ -40,12 +48,25 @@ fn group<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<(String, Vec<&'
 fn cases(report: &InputReport) -> Vec<Case> {
     let e = &report.evaluation;
     let mut cases = Vec::new();
-    let lines = |fs: &[&Finding]| fs.iter().map(|f| format!("{}: {}", f.severity, message_with_fix(f))).collect::<Vec<_>>().join("\n");
+    let lines = |fs: &[&Finding]| {
+        fs.iter()
+            .map(|f| format!("{}: {}", f.severity, message_with_fix(f)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     for (name, fs) in group(e.findings.iter()) {
         let outcome = if fs.iter().any(|f| e.rejects(f)) {
-            let worst = fs.iter().map(|f| f.severity).max().unwrap_or(Severity::Error);
+            let worst = fs
+                .iter()
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(Severity::Error);
             Outcome::Failed {
-                message: fs.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "),
+                message: fs
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 kind: worst.as_str(),
                 body: lines(&fs),
             }
@@ -61,33 +82,56 @@ fn cases(report: &InputReport) -> Vec<Case> {
             .filter(|s| ss.iter().any(|f| std::ptr::eq(*f, &s.finding)))
             .map(|s| s.reason.as_str())
             .collect();
-        cases.push(Case { name, outcome: Outcome::Skipped { message: format!("suppressed: {}", reasons.join("; ")) } });
+        cases.push(Case {
+            name,
+            outcome: Outcome::Skipped {
+                message: format!("suppressed: {}", reasons.join("; ")),
+            },
+        });
     }
     let rejecting: Vec<&str> = {
-        let mut ids: Vec<&str> = e.findings.iter().filter(|f| e.rejects(f)).map(|f| f.rule.id()).collect();
+        let mut ids: Vec<&str> = e
+            .findings
+            .iter()
+            .filter(|f| e.rejects(f))
+            .map(|f| f.rule.id())
+            .collect();
         ids.dedup();
         ids
     };
-    let summary = format!("marker {} (from {}); --fail-on {}", e.current, e.state_origin, e.fail_on.as_str());
+    let summary = format!(
+        "marker {} (from {}); --fail-on {}",
+        e.current,
+        e.state_origin,
+        e.fail_on.as_str()
+    );
     let outcome = match e.verdict {
-        Verdict::Allowed => Outcome::Passed { out: format!("allowed: {summary}") },
+        Verdict::Allowed => Outcome::Passed {
+            out: format!("allowed: {summary}"),
+        },
         Verdict::Rejected => Outcome::Failed {
             message: format!("upgrade rejected by {}", rejecting.join(", ")),
             kind: "verdict",
             body: format!("rejected: {summary}"),
         },
     };
-    cases.push(Case { name: "verdict".to_string(), outcome });
+    cases.push(Case {
+        name: "verdict".to_string(),
+        outcome,
+    });
     cases
 }
 
 /// The JUnit XML document for `reports`.
 pub fn render(reports: &[InputReport]) -> String {
     let suites: Vec<(&InputReport, Vec<Case>)> = reports.iter().map(|r| (r, cases(r))).collect();
-    let count = |cases: &[Case], pick: fn(&Outcome) -> bool| cases.iter().filter(|c| pick(&c.outcome)).count();
+    let count = |cases: &[Case], pick: fn(&Outcome) -> bool| {
+        cases.iter().filter(|c| pick(&c.outcome)).count()
+    };
     let failed = |o: &Outcome| matches!(o, Outcome::Failed { .. });
     let skipped = |o: &Outcome| matches!(o, Outcome::Skipped { .. });
-    let total = |pick: fn(&Outcome) -> bool| suites.iter().map(|(_, cs)| count(cs, pick)).sum::<usize>();
+    let total =
+        |pick: fn(&Outcome) -> bool| suites.iter().map(|(_, cs)| count(cs, pick)).sum::<usize>();
 
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
@@ -116,16 +160,32 @@ pub fn render(reports: &[InputReport]) -> String {
             ("format", report.format),
             ("fail-on", e.fail_on.as_str()),
         ] {
-            let _ = writeln!(out, "      <property name=\"{name}\" value=\"{}\"/>", escape(value));
+            let _ = writeln!(
+                out,
+                "      <property name=\"{name}\" value=\"{}\"/>",
+                escape(value)
+            );
         }
         out.push_str("    </properties>\n");
         for case in cases {
-            let _ = write!(out, "    <testcase classname=\"{input}\" name=\"{}\"", escape(&case.name));
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{input}\" name=\"{}\"",
+                escape(&case.name)
+            );
             match &case.outcome {
                 Outcome::Passed { out: text } => {
-                    let _ = writeln!(out, ">\n      <system-out>{}</system-out>\n    </testcase>", escape_content(text));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <system-out>{}</system-out>\n    </testcase>",
+                        escape_content(text)
+                    );
                 }
-                Outcome::Failed { message, kind, body } => {
+                Outcome::Failed {
+                    message,
+                    kind,
+                    body,
+                } => {
                     let _ = writeln!(
                         out,
                         ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
@@ -135,7 +195,11 @@ pub fn render(reports: &[InputReport]) -> String {
                     );
                 }
                 Outcome::Skipped { message } => {
-                    let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", escape(message));
+                    let _ = writeln!(
+                        out,
+                        ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        escape(message)
+                    );
                 }
             }
         }
@@ -183,7 +247,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_control_characters() {
-        assert_eq!(escape(r#"a<b & "c" 'd'>"#), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
+        assert_eq!(
+            escape(r#"a<b & "c" 'd'>"#),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
         assert_eq!(escape("x\ny\u{1}"), "x&#10;y\u{FFFD}");
         assert_eq!(escape_content("x\ny\r"), "x\ny&#13;");
     }

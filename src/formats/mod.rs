@@ -54,7 +54,10 @@ pub fn input_path(input: &str) -> &str {
 
 /// The file a finding points at: its template source, else the input.
 pub fn finding_path<'a>(finding: &'a Finding, input: &'a str) -> &'a str {
-    finding.source.as_deref().unwrap_or_else(|| input_path(input))
+    finding
+        .source
+        .as_deref()
+        .unwrap_or_else(|| input_path(input))
 }
 
 /// The severity a finding has for the build: a finding that rejects under `--fail-on` is an
@@ -77,7 +80,12 @@ pub fn message_with_fix(finding: &Finding) -> String {
 /// CI systems can follow one finding across runs.
 pub fn fingerprint(report: &InputReport, finding: &Finding) -> String {
     let mut hash = Fnv1a::default();
-    for part in [finding.rule.id(), report.input.as_str(), finding.resource.as_deref().unwrap_or(""), finding.message.as_str()] {
+    for part in [
+        finding.rule.id(),
+        report.input.as_str(),
+        finding.resource.as_deref().unwrap_or(""),
+        finding.message.as_str(),
+    ] {
         hash.write(part.as_bytes());
         // A separator byte that never occurs in UTF-8, so ("ab", "c") and ("a", "bc") differ.
         hash.write(&[0xff]);

@@ -5,12 +5,16 @@
 
 use serde_json::{json, Value};
 
-use super::{effective_severity, finding_path, fingerprint, help_uri, input_path, message_with_fix, INFORMATION_URI};
+use super::{
+    effective_severity, finding_path, fingerprint, help_uri, input_path, message_with_fix,
+    INFORMATION_URI,
+};
 use crate::report::InputReport;
 use crate::rules::{Finding, RuleId, Severity};
 
 /// The schema the log declares (OASIS SARIF 2.1.0, errata 01).
-pub const SCHEMA_URI: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+pub const SCHEMA_URI: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 /// The key of ess-guard's entry in `partialFingerprints` (versioned: a new recipe is a new key).
 pub const FINGERPRINT_KEY: &str = "essGuardFinding/v1";
 
@@ -57,7 +61,8 @@ fn result(report: &InputReport, finding: &Finding, level: &str, rule_index: usiz
     });
     if let Some(resource) = &finding.resource {
         let name = resource.rsplit(['/', ' ']).next().unwrap_or(resource);
-        location["logicalLocations"] = json!([{"name": name, "fullyQualifiedName": resource, "kind": "resource"}]);
+        location["logicalLocations"] =
+            json!([{"name": name, "fullyQualifiedName": resource, "kind": "resource"}]);
     }
     json!({
         "ruleId": finding.rule.id(),
@@ -72,15 +77,30 @@ fn result(report: &InputReport, finding: &Finding, level: &str, rule_index: usiz
 
 /// The SARIF log of `reports`.
 pub fn render(reports: &[InputReport]) -> String {
-    let index = |rule: RuleId| RuleId::ALL.iter().position(|r| *r == rule).unwrap_or_default();
+    let index = |rule: RuleId| {
+        RuleId::ALL
+            .iter()
+            .position(|r| *r == rule)
+            .unwrap_or_default()
+    };
     let mut results = Vec::new();
     for report in reports {
         for finding in &report.evaluation.findings {
-            results.push(result(report, finding, level(effective_severity(report, finding)), index(finding.rule)));
+            results.push(result(
+                report,
+                finding,
+                level(effective_severity(report, finding)),
+                index(finding.rule),
+            ));
         }
         for suppressed in &report.suppressed {
             let finding = &suppressed.finding;
-            let mut r = result(report, finding, level(finding.severity), index(finding.rule));
+            let mut r = result(
+                report,
+                finding,
+                level(finding.severity),
+                index(finding.rule),
+            );
             r["suppressions"] = json!([{"kind": "inSource", "justification": suppressed.reason}]);
             results.push(r);
         }
