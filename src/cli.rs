@@ -35,6 +35,10 @@ pub enum Command {
     Recover(RecoverArgs),
     /// List the rules (`--format markdown` writes docs/rules.md).
     Rules(RulesArgs),
+    /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), with every command's options: `ess-guard man > ess-guard.1`.
+    Man,
 }
 
 /// Where the stored marker comes from.
@@ -282,6 +286,7 @@ pub enum RulesFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
+    /// The shell to complete for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }

@@ -28,12 +28,35 @@ pub struct Evaluation {
     pub step_origin: &'static str,
     pub findings: Vec<Finding>,
     pub verdict: Verdict,
+    /// The `--fail-on` the verdict was computed with, so every report format can tell which
+    /// findings reject.
+    pub fail_on: FailOn,
 }
 
 impl Evaluation {
     /// The marker the chart will write if the upgrade succeeds.
     pub fn target(&self) -> Option<MarkerState> {
         self.step.map(Step::target)
+    }
+
+    /// True when `finding` rejects the upgrade under this evaluation's `--fail-on`.
+    pub fn rejects(&self, finding: &Finding) -> bool {
+        self.fail_on.rejects(finding.severity)
+    }
+
+    /// Recomputes the verdict from the findings, after a later step (suppression) changed them.
+    /// The ambiguous-step decision is already a finding, so the findings alone decide.
+    pub fn recompute(&mut self, fail_on: FailOn) {
+        self.fail_on = fail_on;
+        self.verdict = verdict_of(&self.findings, fail_on);
+    }
+}
+
+fn verdict_of(findings: &[Finding], fail_on: FailOn) -> Verdict {
+    if findings.iter().any(|f| fail_on.rejects(f.severity)) {
+        Verdict::Rejected
+    } else {
+        Verdict::Allowed
     }
 }
 
@@ -45,7 +68,8 @@ pub struct Intent {
 }
 
 /// Severity at which findings reject (`--fail-on`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailOn {
     #[default]
     Error,
@@ -53,7 +77,15 @@ pub enum FailOn {
 }
 
 impl FailOn {
-    fn rejects(self, severity: Severity) -> bool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Error => "error",
+            FailOn::Warning => "warning",
+        }
+    }
+
+    /// True when a finding of `severity` rejects the upgrade.
+    pub fn rejects(self, severity: Severity) -> bool {
         match self {
             FailOn::Error => severity >= Severity::Error,
             FailOn::Warning => severity >= Severity::Warning,
@@ -148,7 +180,7 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
         }
     };
 
-    let verdict = if findings.iter().any(|f| fail_on.rejects(f.severity)) { Verdict::Rejected } else { Verdict::Allowed };
+    let verdict = verdict_of(&findings, fail_on);
     Ok(Evaluation {
         current,
         state_origin: observed.origin.clone(),
@@ -156,6 +188,7 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
         step_origin,
         findings,
         verdict,
+        fail_on,
     })
 }
 

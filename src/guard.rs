@@ -11,6 +11,7 @@ use crate::inject;
 use crate::manifest::{Format, ParseMode, Stream};
 use crate::render;
 use crate::report::{Change, InputReport};
+use crate::suppress::Suppressions;
 use crate::source::{FixedState, MarkerTarget, Observed, StateFile, StateSource};
 
 /// The result of guarding one render.
@@ -104,20 +105,28 @@ pub fn run(
     let facts = render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     // decide
     let observed: Observed = source.observe(&target(state_args, &facts))?;
-    let evaluation: Evaluation =
+    let mut evaluation: Evaluation =
         engine::evaluate(&observed, &facts, intent, fail_on.into()).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    // Point findings at their resources, then let annotations there suppress them; the verdict
+    // is recomputed from what is left.
+    render::locate(&stream, &mut evaluation.findings);
+    let suppressions = Suppressions::from_stream(&stream);
+    let suppressed = suppressions.apply(&mut evaluation, fail_on.into());
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
+    report.suppressed = suppressed;
     if report.evaluation.verdict == Verdict::Rejected {
         return Ok(Guarded { stream, facts, report, output: None });
     }
     // act
     let plan = inject::plan(&stream, &facts, &report.evaluation, guard).map_err(|e| Error::Input(format!("{name}: {e}")))?;
-    report.evaluation.findings.extend(plan.findings.iter().cloned());
-    report.rules = report.evaluation.findings.iter().map(|f| f.rule.id()).collect();
-    report.rules.dedup();
-    if plan.findings.iter().any(|f| f.severity == crate::rules::Severity::Error) {
+    let mut plan_findings = plan.findings.clone();
+    render::locate(&stream, &mut plan_findings);
+    report.suppressed.extend(suppressions.filter(&mut plan_findings));
+    report.evaluation.findings.extend(plan_findings);
+    report.evaluation.recompute(fail_on.into());
+    report.refresh_rules();
+    if report.evaluation.verdict == Verdict::Rejected {
         // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
-        report.evaluation.verdict = Verdict::Rejected;
         return Ok(Guarded { stream, facts, report, output: None });
     }
     report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();

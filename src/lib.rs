@@ -25,6 +25,7 @@ pub mod report;
 pub mod rules;
 pub mod source;
 pub mod state;
+pub mod suppress;
 pub mod syn2mas_job;
 pub mod values;
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::facts::{merge_config_layer, Facts, InputNote, MasAuth, Origin, Requested, SynapseAuth};
 use crate::manifest::{Document, Resource, Stream};
-use crate::rules::RuleId;
+use crate::rules::{Finding, RuleId};
 use crate::state::{MarkerState, Step, MARKER_KEY};
 
 const NAME_LABEL: &str = "app.kubernetes.io/name";
@@ -140,7 +140,7 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
     }
 
     let mas_config = layered_config(&parts.mas_config, &["mas-config-underrides.yaml"], &["mas-config-overrides.yaml"]);
-    let synapse_config = layered_config(&parts.synapse_config, &["01-homeserver-underrides.yaml"], &["04-homeserver-overrides.yaml", "05-main.yaml"]);
+    let synapse_config = layered_config(&parts.synapse_config, &SYNAPSE_UNDER, &SYNAPSE_OVER);
     if facts.mas_enabled {
         let mut mas = MasAuth::from_config(&mas_config.0);
         mas.partial = mas_config.1;
@@ -207,9 +207,33 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
 /// the chart's render-config init containers use: underrides, user additions (sorted), overrides.
 /// Returns the merged config and whether some layer could not be read.
 fn layered_config(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Value, bool) {
-    let mut layers: Vec<(u8, String, String)> = Vec::new();
+    let (layers, mut partial) = config_layers(resources, under, over);
+    let mut merged = Value::Object(Default::default());
+    for layer in layers {
+        match layer.value {
+            Some(layer @ Value::Object(_)) => merge_config_layer(&mut merged, layer),
+            Some(Value::Null) => {}
+            _ => partial = true,
+        }
+    }
+    (merged, partial)
+}
+
+/// One config layer: which resource holds it, and its parsed value (None when unreadable).
+struct Layer {
+    rank: u8,
+    key: String,
+    /// Index into the `resources` slice given to [`config_layers`].
+    holder: usize,
+    value: Option<Value>,
+}
+
+/// The config layers of `resources`, sorted in merge order. The flag is true when some Secret
+/// entry could not be decoded.
+fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec<Layer>, bool) {
+    let mut layers: Vec<Layer> = Vec::new();
     let mut partial = false;
-    for r in resources {
+    for (holder, r) in resources.iter().enumerate() {
         let secret = r.kind() == "Secret";
         let mut entries: Vec<(String, String)> = r.data().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         if let Some(string_data) = r.value.get("stringData").and_then(Value::as_object) {
@@ -241,20 +265,84 @@ fn layered_config(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Va
             } else {
                 value
             };
-            layers.push((rank, key, text));
+            let value = crate::manifest::yaml::parse_embedded(&text).ok();
+            layers.push(Layer { rank, key, holder, value });
         }
     }
-    layers.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut merged = Value::Object(Default::default());
-    for (_, _, text) in layers {
-        match crate::manifest::yaml::parse_embedded(&text) {
-            Ok(layer @ Value::Object(_)) => merge_config_layer(&mut merged, layer),
-            Ok(Value::Null) => {}
-            _ => partial = true,
-        }
-    }
-    (merged, partial)
+    layers.sort_by(|a, b| (a.rank, &a.key).cmp(&(b.rank, &b.key)));
+    (layers, partial)
 }
+
+/// The resource a finding concerns, for findings the engine made from facts. Suppression
+/// annotations are read from this resource, and reports point at it.
+///
+/// - SSO rules: the Synapse config ConfigMap or Secret whose layer holds the entry;
+/// - `missing-bcrypt-scheme`: the MAS config ConfigMap;
+/// - `syn2mas-external-synapse`: the syn2mas Role;
+/// - transition rules and the other marker rules: the deployment-markers pre Job;
+/// - `markers-disabled`: the main Synapse StatefulSet, which the missing markers leave unguarded;
+/// - `sso-login-worker-with-mas`: the sso-login StatefulSet.
+///
+/// Findings that already name a resource, and rules that concern the release as a whole (or
+/// whose resource is not in the render), are left alone.
+pub fn locate(stream: &Stream, findings: &mut [Finding]) {
+    // A finding that names its resource but not the template gets the template.
+    for finding in findings.iter_mut().filter(|f| f.source.is_none()) {
+        if let Some(resource) = &finding.resource {
+            finding.source = stream.resources().find(|(_, r)| r.id.to_string() == *resource).and_then(|(d, _)| d.source.clone());
+        }
+    }
+    if findings.iter().all(|f| f.resource.is_some()) {
+        return;
+    }
+    let parts = classify(stream);
+    let doc_of = |r: &Resource| stream.resources().find(|(_, x)| std::ptr::eq(*x, r)).map(|(d, _)| d);
+    let synapse_layers = config_layers(&parts.synapse_config, &SYNAPSE_UNDER, &SYNAPSE_OVER).0;
+    let synapse_holder = |wanted: fn(&SynapseAuth) -> bool| -> Option<&Resource> {
+        synapse_layers
+            .iter()
+            .find(|l| l.value.as_ref().is_some_and(|v| wanted(&SynapseAuth::from_config(v))))
+            .map(|l| parts.synapse_config[l.holder])
+            .or_else(|| parts.synapse_config.first().copied())
+    };
+    let find = |kind: &str, name_label: &str| {
+        stream.resources().map(|(_, r)| r).find(|r| r.kind() == kind && r.label(NAME_LABEL) == Some(name_label))
+    };
+    for finding in findings.iter_mut().filter(|f| f.resource.is_none()) {
+        let at: Option<&Resource> = match finding.rule {
+            RuleId::SsoWithCheckConfig | RuleId::SsoLeftInSynapse => synapse_holder(|a| !a.sso_mechanisms().is_empty()),
+            RuleId::UnsupportedAuthProvider => {
+                synapse_holder(|a| a.saml || a.cas || a.jwt || !a.password_providers.is_empty())
+            }
+            RuleId::UnmappedOidcProvider => synapse_holder(|a| !a.oidc_idps.is_empty()),
+            RuleId::MissingBcryptScheme => {
+                parts.mas_config.iter().find(|r| r.kind() == "ConfigMap").or(parts.mas_config.first()).copied()
+            }
+            RuleId::Syn2masExternalSynapse => {
+                find("Role", "syn2mas").or_else(|| find("RoleBinding", "syn2mas")).or(parts.syn2mas_job)
+            }
+            RuleId::NoRollback
+            | RuleId::Syn2masRerun
+            | RuleId::Syn2masStillEnabled
+            | RuleId::MasRequiresSyn2mas
+            | RuleId::AmbiguousStep
+            | RuleId::UnverifiedStep
+            | RuleId::LegacyInferred => parts.markers_pre.map(|(_, job)| job),
+            RuleId::MarkersDisabled => {
+                parts.synapse_sts.iter().find(|r| r.label(NAME_LABEL) == Some("synapse-main")).or(parts.synapse_sts.first()).copied()
+            }
+            RuleId::SsoLoginWorkerWithMas => find("StatefulSet", "synapse-sso-login"),
+            _ => None,
+        };
+        if let Some(r) = at {
+            finding.resource = Some(r.id.to_string());
+            finding.source = doc_of(r).and_then(|d| d.source.clone());
+        }
+    }
+}
+
+const SYNAPSE_UNDER: [&str; 1] = ["01-homeserver-underrides.yaml"];
+const SYNAPSE_OVER: [&str; 2] = ["04-homeserver-overrides.yaml", "05-main.yaml"];
 
 #[cfg(test)]
 mod tests {

@@ -30,14 +30,26 @@ pub struct InputReport {
     pub changes: Vec<Change>,
     /// Findings silenced by a suppression annotation, reported apart.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<crate::rules::Finding>,
+    pub suppressed: Vec<crate::suppress::Suppressed>,
 }
 
 impl InputReport {
     pub fn new(input: &str, format: &'static str, evaluation: Evaluation) -> InputReport {
-        let mut rules: Vec<&'static str> = evaluation.findings.iter().map(|f| f.rule.id()).collect();
-        rules.dedup();
-        InputReport { input: input.to_string(), format, evaluation, rules, changes: Vec::new(), suppressed: Vec::new() }
+        let mut report =
+            InputReport { input: input.to_string(), format, evaluation, rules: Vec::new(), changes: Vec::new(), suppressed: Vec::new() };
+        report.refresh_rules();
+        report
+    }
+
+    /// Recomputes [`InputReport::rules`] after findings were added: each id once, in order of
+    /// first appearance.
+    pub fn refresh_rules(&mut self) {
+        self.rules.clear();
+        for f in &self.evaluation.findings {
+            if !self.rules.contains(&f.rule.id()) {
+                self.rules.push(f.rule.id());
+            }
+        }
     }
 
     pub fn rejected(&self) -> bool {
@@ -84,8 +96,10 @@ pub fn text(reports: &[InputReport]) -> String {
         }
         if !r.suppressed.is_empty() {
             let _ = writeln!(out, "  suppressed: {} finding(s)", r.suppressed.len());
-            for f in &r.suppressed {
+            for s in &r.suppressed {
+                let f = &s.finding;
                 let _ = writeln!(out, "    {}[{}]: {}", f.severity, f.rule, f.message);
+                let _ = writeln!(out, "      reason: {}", s.reason);
             }
         }
     }

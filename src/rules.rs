@@ -45,11 +45,13 @@ pub struct RuleInfo {
     pub fix: &'static str,
     /// A transition rule: it encodes the chart's marker table and cannot be suppressed.
     pub transition: bool,
+    /// A short, realistic example of what triggers the rule (for `docs/rules.md`).
+    pub example: &'static str,
 }
 
 macro_rules! rules {
     ($( $variant:ident => { id: $id:literal, severity: $sev:ident, transition: $tr:literal,
-        summary: $summary:literal, why: $why:literal, fix: $fix:literal $(,)? } ),* $(,)?) => {
+        summary: $summary:literal, why: $why:literal, fix: $fix:literal, example: $example:literal $(,)? } ),* $(,)?) => {
         /// Stable rule identifiers.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum RuleId { $($variant),* }
@@ -59,7 +61,7 @@ macro_rules! rules {
             pub fn info(self) -> RuleInfo {
                 match self {
                     $(RuleId::$variant => RuleInfo {
-                        id: $id, severity: Severity::$sev, summary: $summary, why: $why, fix: $fix, transition: $tr,
+                        id: $id, severity: Severity::$sev, summary: $summary, why: $why, fix: $fix, transition: $tr, example: $example,
                     }),*
                 }
             }
@@ -71,91 +73,123 @@ rules! {
     NoRollback => { id: "no-rollback", severity: Error, transition: true,
         summary: "The upgrade would take a migrated deployment back to legacy_auth.",
         why: "syn2mas is one-way: once users live in MAS, Synapse-only or dry-run values would cut every session off and the chart's marker Job refuses it anyway, after retries.",
-        fix: "Keep MAS enabled with syn2mas disabled: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=false" },
+        fix: "Keep MAS enabled with syn2mas disabled: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=false",
+        example: "Stored marker delegated_auth, and the upgrade sets matrixAuthenticationService.enabled=false: the render's markers Job asks for legacy_auth." },
     Syn2masRerun => { id: "syn2mas-rerun", severity: Error, transition: true,
         summary: "syn2mas is enabled although the migration already completed (delegated_auth).",
         why: "syn2mas cannot run again once migrated: MAS refuses a non-empty database and the chart's marker Job rejects the transition.",
-        fix: "--set matrixAuthenticationService.syn2mas.enabled=false" },
+        fix: "--set matrixAuthenticationService.syn2mas.enabled=false",
+        example: "Stored marker delegated_auth, and the values still carry the step-2 flags (matrixAuthenticationService.syn2mas.enabled=true, dryRun=false)." },
     Syn2masStillEnabled => { id: "syn2mas-still-enabled", severity: Error, transition: true,
         summary: "The deployment is syn2mas_migrated and syn2mas is still enabled.",
         why: "Upgrades are blocked in syn2mas_migrated until syn2mas is disabled (step 3 of the migration).",
-        fix: "Run step 3: --set matrixAuthenticationService.syn2mas.enabled=false" },
+        fix: "Run step 3: --set matrixAuthenticationService.syn2mas.enabled=false",
+        example: "Stored marker syn2mas_migrated after step 2, and the next upgrade reuses the step-2 values unchanged." },
     MasRequiresSyn2mas => { id: "mas-requires-syn2mas", severity: Error, transition: true,
         summary: "MAS would take over logins on a legacy_auth deployment without running syn2mas.",
         why: "MAS cannot be set up on a Synapse-only stack without going through syn2mas: existing users, passwords and SSO links would not exist in MAS.",
-        fix: "Start with step 1: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=true --set matrixAuthenticationService.syn2mas.dryRun=true" },
+        fix: "Start with step 1: --set matrixAuthenticationService.enabled=true --set matrixAuthenticationService.syn2mas.enabled=true --set matrixAuthenticationService.syn2mas.dryRun=true",
+        example: "Stored marker legacy_auth, and the upgrade enables MAS directly (matrixAuthenticationService.enabled=true) without syn2mas." },
     AmbiguousStep => { id: "ambiguous-step", severity: Error, transition: true,
         summary: "The input cannot tell step 2 (migrate) from step 3 (finalize), and the stored marker makes the difference irreversible.",
         why: "Helm 3 hides hooks from post-renderers, and without hooks the chart's step 2 and step 3 renders are identical; from legacy_auth one is the irreversible migration and the other is forbidden.",
-        fix: "Tell ess-guard the intent: --post-renderer-args=--step=migrate (or finalize), or pass the same -f/--set values through --post-renderer-args, or use Helm 4" },
+        fix: "Tell ess-guard the intent: --post-renderer-args=--step=migrate (or finalize), or pass the same -f/--set values through --post-renderer-args, or use Helm 4",
+        example: "Helm 3 `helm upgrade --post-renderer ess-guard` with MAS on and no syn2mas Job visible, while the stored marker is legacy_auth." },
     UnverifiedStep => { id: "unverified-step", severity: Warning, transition: false,
         summary: "The input does not show whether syn2mas is still enabled; it was read as step 3.",
         why: "From syn2mas_migrated or delegated_auth step 3 is the normal upgrade, and a leftover step 2 is also stopped by the chart's own marker hook, but ess-guard could not check it.",
-        fix: "Pass the values (--post-renderer-args=-f=values.yaml) or --step=finalize, or use Helm 4, to verify" },
+        fix: "Pass the values (--post-renderer-args=-f=values.yaml) or --step=finalize, or use Helm 4, to verify",
+        example: "Helm 3 upgrade of a syn2mas_migrated deployment with MAS on: the render alone cannot show whether syn2mas is still enabled." },
     Syn2masExternalSynapse => { id: "syn2mas-external-synapse", severity: Error, transition: false,
         summary: "syn2mas is enabled while synapse.enabled=false.",
         why: "The chart then renders the syn2mas Role and RoleBinding for a ServiceAccount that does not exist and no syn2mas Job: nothing is migrated.",
-        fix: "syn2mas needs the chart's Synapse: --set synapse.enabled=true, or --set matrixAuthenticationService.syn2mas.enabled=false" },
+        fix: "syn2mas needs the chart's Synapse: --set synapse.enabled=true, or --set matrixAuthenticationService.syn2mas.enabled=false",
+        example: "synapse.enabled=false (Synapse runs outside the chart) with matrixAuthenticationService.syn2mas.enabled=true: only the syn2mas Role and RoleBinding are rendered." },
     Syn2masWithoutMas => { id: "syn2mas-without-mas", severity: Warning, transition: false,
         summary: "syn2mas is enabled while MAS is disabled; the chart silently ignores it.",
         why: "The render stays Synapse-only (legacy_auth); an operator who believes the migration ran would be wrong.",
-        fix: "--set matrixAuthenticationService.enabled=true to migrate, or --set matrixAuthenticationService.syn2mas.enabled=false" },
+        fix: "--set matrixAuthenticationService.enabled=true to migrate, or --set matrixAuthenticationService.syn2mas.enabled=false",
+        example: "-f values.yaml with matrixAuthenticationService.syn2mas.enabled=true but matrixAuthenticationService.enabled=false." },
     MarkersDisabled => { id: "markers-disabled", severity: Warning, transition: false,
         summary: "No deployment-markers Job is rendered: the cluster will not protect this migration.",
         why: "With deploymentMarkers.enabled=false (or Synapse disabled) the chart writes no marker, so a wrong step later is not caught in the cluster.",
-        fix: "--set deploymentMarkers.enabled=true" },
+        fix: "--set deploymentMarkers.enabled=true",
+        example: "--set deploymentMarkers.enabled=false on a Synapse deployment that is part-way through the migration." },
     SsoWithCheckConfig => { id: "sso-with-check-config", severity: Error, transition: false,
         summary: "Step 2 with SSO or password providers in Synapse's config while the Synapse check-config hook is enabled.",
         why: "The chart runs the irreversible syn2mas Job before Synapse's config check; that check then fails (\"SSO cannot be enabled when OAuth delegation is enabled\") and the upgrade fails after the migration.",
-        fix: "--set synapse.checkConfigHook.enabled=false for step 2 (as the migration guide says), and remove the SSO config from synapse.additional at step 3" },
+        fix: "--set synapse.checkConfigHook.enabled=false for step 2 (as the migration guide says), and remove the SSO config from synapse.additional at step 3",
+        example: "Step 2 (syn2mas.dryRun=false) with an oidc_providers entry in synapse.additional and synapse.checkConfigHook.enabled left at its default (true)." },
     SsoLeftInSynapse => { id: "sso-left-in-synapse", severity: Error, transition: false,
         summary: "MAS handles auth but Synapse's config still has SSO or password providers.",
         why: "Synapse refuses to start with OIDC/SAML/CAS/JWT or password providers when auth is delegated to MAS.",
-        fix: "Remove the SSO/password-provider entries from synapse.additional (configure them as MAS upstream providers instead)" },
+        fix: "Remove the SSO/password-provider entries from synapse.additional (configure them as MAS upstream providers instead)",
+        example: "Step 3 (syn2mas disabled, MAS on) while synapse.additional still holds the Keycloak oidc_providers entry used before the migration." },
     MissingBcryptScheme => { id: "missing-bcrypt-scheme", severity: Error, transition: false,
         summary: "MAS has no version-1 bcrypt password scheme for syn2mas.",
         why: "syn2mas imports Synapse's bcrypt hashes as password scheme version 1; its check fails without it and users could not log in with their passwords.",
-        fix: "Add to matrixAuthenticationService.additional a config with passwords.schemes: [{version: 1, algorithm: bcrypt}, {version: 2, algorithm: argon2id}]" },
+        fix: "Add to matrixAuthenticationService.additional a config with passwords.schemes: [{version: 1, algorithm: bcrypt}, {version: 2, algorithm: argon2id}]",
+        example: "Step 1 with matrixAuthenticationService.additional setting passwords.schemes: [{version: 1, algorithm: argon2id}] only." },
     UnsupportedAuthProvider => { id: "unsupported-auth-provider", severity: Error, transition: false,
         summary: "Synapse uses SAML, CAS, JWT or password providers, which syn2mas cannot migrate.",
         why: "Migrating with SAML IdPs is not supported; syn2mas's own check refuses CAS, JWT and custom password providers, so the Job fails at run time.",
-        fix: "Move these users to an OIDC provider (or an intermediary such as Dex) before migrating, and remove the entries from synapse.additional" },
+        fix: "Move these users to an OIDC provider (or an intermediary such as Dex) before migrating, and remove the entries from synapse.additional",
+        example: "Step 1 while synapse.additional configures saml2_config (or an ldap_auth_provider module)." },
     UnmappedOidcProvider => { id: "unmapped-oidc-provider", severity: Error, transition: false,
         summary: "A Synapse OIDC provider has no MAS upstream provider with the matching synapse_idp_id.",
         why: "Users linked to that provider would not be migrated; syn2mas's check refuses it.",
-        fix: "Add a MAS upstream_oauth2.providers entry with synapse_idp_id: oidc-<idp_id> to matrixAuthenticationService.additional" },
+        fix: "Add a MAS upstream_oauth2.providers entry with synapse_idp_id: oidc-<idp_id> to matrixAuthenticationService.additional",
+        example: "Synapse has oidc_providers: [{idp_id: keycloak}] but no MAS upstream_oauth2 provider has synapse_idp_id: oidc-keycloak." },
     SsoLoginWorkerWithMas => { id: "sso-login-worker-with-mas", severity: Error, transition: false,
         summary: "synapse.workers.sso-login is enabled together with MAS.",
         why: "The chart refuses to render it (since 26.5.0); MAS handles SSO.",
-        fix: "--set synapse.workers.sso-login.enabled=false" },
+        fix: "--set synapse.workers.sso-login.enabled=false",
+        example: "--set synapse.workers.sso-login.enabled=true together with matrixAuthenticationService.enabled=true." },
     DuplicateKey => { id: "duplicate-key", severity: Warning, transition: false,
         summary: "A document has a duplicate mapping key; the last value wins.",
         why: "Kubernetes keeps the last value and drops the first silently (the chart renders one when syn2mas.annotations is set); Helm 4 reads the first for its own bookkeeping.",
-        fix: "Unset the value that produces the duplicate (for the syn2mas Job: matrixAuthenticationService.syn2mas.annotations)" },
+        fix: "Unset the value that produces the duplicate (for the syn2mas Job: matrixAuthenticationService.syn2mas.annotations)",
+        example: "matrixAuthenticationService.syn2mas.annotations set: the chart renders the syn2mas Job with two `annotations:` keys." },
     UnmanagedMarker => { id: "unmanaged-marker", severity: Warning, transition: false,
         summary: "The marker ConfigMap lacks app.kubernetes.io/managed-by=matrix-tools-deployment-markers.",
         why: "The chart's marker Job refuses such a ConfigMap (\"is not managed by this matrix-tools-deployment-markers\"), so the upgrade will fail in the cluster.",
-        fix: "Check the ConfigMap is the chart's; relabel it with kubectl label cm <release>-markers app.kubernetes.io/managed-by=matrix-tools-deployment-markers --overwrite" },
+        fix: "Check the ConfigMap is the chart's; relabel it with kubectl label cm <release>-markers app.kubernetes.io/managed-by=matrix-tools-deployment-markers --overwrite",
+        example: "The <release>-markers ConfigMap was recreated by hand (kubectl create configmap) and lost its managed-by label." },
     LegacyInferred => { id: "legacy-inferred", severity: Warning, transition: false,
         summary: "No marker is stored, but the release already runs Synapse without MAS: treated as legacy_auth.",
         why: "The chart treats a missing marker as \"allow anything\", which would let a Synapse-only stack jump to MAS without syn2mas.",
-        fix: "Follow the migration from step 1; if this really is a fresh install, pass --state absent" },
+        fix: "Follow the migration from step 1; if this really is a fresh install, pass --state absent",
+        example: "A Synapse-only release installed before the chart had deployment markers: the cluster has no <release>-markers ConfigMap yet." },
     MarkerEvidenceUnchecked => { id: "marker-evidence-unchecked", severity: Warning, transition: false,
         summary: "No marker is stored and ess-guard could not check whether the release already runs Synapse.",
         why: "A missing marker lets any step through in the chart; ess-guard looks for a running Synapse to treat the release as legacy_auth, but lacked the permission or the answer.",
-        fix: "Grant get on statefulsets and list on secrets in the release namespace, or pass --state explicitly" },
+        fix: "Grant get on statefulsets and list on secrets in the release namespace, or pass --state explicitly",
+        example: "post-render with a kubeconfig that may only get the marker ConfigMap, on a release without markers." },
     Syn2masJobIncomplete => { id: "syn2mas-job-incomplete", severity: Error, transition: false,
         summary: "A step-2 render has no syn2mas Job and lacks what ess-guard needs to build one.",
         why: "Without the Job the marker would say syn2mas_migrated while nothing was migrated; a half-formed Job could fail after scaling Synapse down.",
-        fix: "Render the chart with matrixAuthenticationService.syn2mas.enabled=true and synapse.enabled=true, and without filters that drop its hook resources" },
+        fix: "Render the chart with matrixAuthenticationService.syn2mas.enabled=true and synapse.enabled=true, and without filters that drop its hook resources",
+        example: "A Helm 4 step-2 render where a kustomize step dropped the ess-synapse-hook Secret and the syn2mas Job." },
     Syn2masHookReordered => { id: "syn2mas-hook-reordered", severity: Note, transition: false,
         summary: "ess-guard moved the syn2mas hook after Synapse's check-config hook and bounded its scale-down wait.",
         why: "The chart runs the irreversible migration before checking Synapse's new config; ess-guard runs the check first.",
-        fix: "Nothing to do; pass --no-harden to keep the chart's order" },
+        fix: "Nothing to do; pass --no-harden to keep the chart's order",
+        example: "Helm 4 step-2 upgrade: the chart's syn2mas Job is moved after ess-synapse-check-config and gets SYN2MAS_SCALE_DOWN_MAX_RETRIES=300." },
+    SuppressionWithoutReason => { id: "suppression-without-reason", severity: Warning, transition: false,
+        summary: "A suppression annotation gives no reason; it is ignored.",
+        why: "A suppression hides a finding from every report and from the exit code; without a reason nobody can later tell whether it still holds.",
+        fix: "Give the reason as the annotation value: ess-guard.element.io/skip-<rule-id>: \"<why this finding does not apply>\"",
+        example: "metadata.annotations: {ess-guard.element.io/skip-markers-disabled: \"\"} on the Synapse StatefulSet." },
+    UnsuppressibleRule => { id: "unsuppressible-rule", severity: Warning, transition: false,
+        summary: "A suppression annotation names a rule that cannot be suppressed (a transition rule); it is ignored.",
+        why: "Transition rules encode the chart's marker table: the chart's own hook would refuse the same upgrade in the cluster, after the irreversible steps may have run. The rules about suppression annotations cannot be suppressed either.",
+        fix: "Remove the annotation and fix the cause (see the rule's own fix)",
+        example: "metadata.annotations: {ess-guard.element.io/skip-no-rollback: \"we know\"} on the deployment-markers Job." },
     Helm3NoHooks => { id: "helm3-no-hooks", severity: Note, transition: false,
         summary: "Helm 3 input: ess-guard added only the scale-down annotations; the chart's own hook runs the migration.",
         why: "Helm 3 hides hooks from post-renderers and applies any hook a post-renderer adds as an ordinary resource, so ess-guard never adds hooks there.",
-        fix: "Nothing to do; use Helm 4 to have the syn2mas hook hardened" },
+        fix: "Nothing to do; use Helm 4 to have the syn2mas hook hardened",
+        example: "Helm 3 step-2 upgrade: ess-guard annotates the Synapse StatefulSets and leaves the chart's own syn2mas hook as it is." },
 }
 
 impl RuleId {
@@ -164,6 +198,11 @@ impl RuleId {
     }
     pub fn from_id(id: &str) -> Option<RuleId> {
         RuleId::ALL.iter().copied().find(|r| r.id() == id)
+    }
+    /// Whether a `skip-<rule-id>` annotation can silence this rule: not transition rules (the
+    /// chart's own hook enforces them anyway), and not the rules about suppression annotations.
+    pub fn suppressible(self) -> bool {
+        !self.info().transition && !matches!(self, RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule)
     }
 }
 
@@ -229,7 +268,7 @@ mod tests {
             let info = rule.info();
             assert!(seen.insert(info.id), "duplicate id {}", info.id);
             assert!(info.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", info.id);
-            assert!(!info.summary.is_empty() && !info.why.is_empty() && !info.fix.is_empty());
+            assert!(!info.summary.is_empty() && !info.why.is_empty() && !info.fix.is_empty() && !info.example.is_empty());
             assert_eq!(RuleId::from_id(info.id), Some(*rule));
         }
     }

@@ -1,12 +1,28 @@
 //! `ess-guard check`: guard one or more renders and print a report.
+//!
+//! Inputs are checked in parallel (at most `available_parallelism` at a time); the report keeps
+//! the order of the inputs. Exit code: the worst outcome over all inputs —
+//! 0 every input allowed, 1 some input rejected, and an input that could not be checked at all
+//! (bad input 2, marker state unknown 3, output failure 4) wins over both. The reports of the
+//! inputs that could be checked are still printed to stdout, and each error goes to stderr, so
+//! one broken file in a directory does not hide the verdicts of the others.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cli::{CheckArgs, CheckFormat};
+use crate::cli::CheckArgs;
 use crate::error::{Error, EXIT_REJECTED};
 use crate::guard;
 use crate::input;
-use crate::report::{self, InputReport};
+use crate::report::InputReport;
+use crate::source::{FixedState, StateSource};
+
+/// What checking one input gave.
+struct Checked {
+    report: InputReport,
+    /// The unified diff of the changes, with `--show-changes`.
+    diff: String,
+}
 
 pub fn run(args: CheckArgs) -> Result<u8, Error> {
     let inputs = input::expand(&args.inputs)?;
@@ -15,41 +31,160 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
         Some(path) => Some(input::read_state_map(path)?),
         None => None,
     };
-    let default_source = if state_map.is_some() && args.state.state.is_none() && args.state.state_file.is_none() && !args.state.live {
-        None
-    } else {
-        Some(guard::state_source(&args.state, false)?)
-    };
+    let has_default_source = state_map.is_none()
+        || args.state.state.is_some()
+        || args.state.state_file.is_some()
+        || args.state.live;
+    if has_default_source {
+        // Wrong state flags are a usage error for the whole call: say so once, before any work.
+        guard::state_source(&args.state, false)?;
+    }
+
+    let (inputs_ref, state_map, args_ref) = (&inputs, &state_map, &args);
+    let outcomes = parallel_map(inputs.len(), |worker| {
+        // Each worker builds its own default source (sources need not be thread-safe).
+        let mut default_source: Option<Box<dyn StateSource>> = None;
+        move |i: usize| -> Result<Checked, Error> {
+            let (inputs, args) = (inputs_ref, args_ref);
+            let name = &inputs[i];
+            let mapped;
+            let source: &dyn StateSource = match state_map.as_ref().and_then(|m| m.get(name)) {
+                Some(state) => {
+                    mapped = FixedState(*state);
+                    &mapped
+                }
+                None if has_default_source => {
+                    if default_source.is_none() {
+                        default_source = Some(guard::state_source(&args.state, false)?);
+                    }
+                    default_source
+                        .as_deref()
+                        .ok_or_else(|| Error::Usage(format!("worker {worker}: no state source")))?
+                }
+                None => {
+                    return Err(Error::Usage(format!(
+                        "{name}: not in --state-map and no --state/--state-file/--live given"
+                    )))
+                }
+            };
+            let bytes = input::read(name)?;
+            let guarded = guard::run(
+                name,
+                bytes,
+                source,
+                &args.state,
+                intent,
+                &args.guard,
+                args.fail_on,
+            )?;
+            let diff = match (&guarded.output, args.show_changes) {
+                (Some(output), true) => crate::diff::unified(
+                    &guarded.stream.input,
+                    output,
+                    name,
+                    &format!("{name} (ess-guard)"),
+                    3,
+                ),
+                _ => String::new(),
+            };
+            Ok(Checked {
+                report: guarded.report,
+                diff,
+            })
+        }
+    });
+
     let mut reports: Vec<InputReport> = Vec::with_capacity(inputs.len());
     let mut diffs = String::new();
-    for name in &inputs {
-        let bytes = input::read(name)?;
-        let mapped;
-        let source: &dyn crate::source::StateSource = match state_map.as_ref().and_then(|m| m.get(name)) {
-            Some(state) => {
-                mapped = crate::source::FixedState(*state);
-                &mapped
+    let mut errors: Vec<Error> = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(checked) => {
+                reports.push(checked.report);
+                diffs.push_str(&checked.diff);
             }
-            None => default_source.as_deref().ok_or_else(|| {
-                Error::Usage(format!("{name}: not in --state-map and no --state/--state-file/--live given"))
-            })?,
-        };
-        let guarded = guard::run(name, bytes, source, &args.state, intent, &args.guard, args.fail_on)?;
-        if args.show_changes {
-            if let Some(output) = &guarded.output {
-                diffs.push_str(&crate::diff::unified(&guarded.stream.input, output, name, &format!("{name} (ess-guard)"), 3));
-            }
+            Err(e) => errors.push(e),
         }
-        reports.push(guarded.report);
     }
-    let text = match args.format {
-        CheckFormat::Text => report::text(&reports),
-        CheckFormat::Json => report::json(&reports),
-        other => crate::formats::render(other, &reports),
-    };
-    crate::output::write_stdout(text.as_bytes())?;
+    if reports.is_empty() && errors.len() == 1 {
+        // Nothing to report: the one error is the result, exactly as for a single input.
+        if let Some(e) = errors.pop() {
+            return Err(e);
+        }
+    }
+    if !reports.is_empty() {
+        let text = crate::formats::render(args.format, &reports);
+        crate::output::write_stdout(text.as_bytes())?;
+    }
     if !diffs.is_empty() {
         crate::output::report(&diffs, false, None::<&Path>)?;
     }
-    Ok(if reports.iter().any(InputReport::rejected) { EXIT_REJECTED } else { 0 })
+    let mut code = if reports.iter().any(InputReport::rejected) {
+        EXIT_REJECTED
+    } else {
+        0
+    };
+    for e in &errors {
+        eprintln!("ess-guard: error: {e}");
+        code = code.max(e.exit_code());
+    }
+    Ok(code)
+}
+
+/// Runs `job(i)` for `i` in `0..n` on at most `available_parallelism` scoped threads and returns
+/// the results in index order. `make_job(worker)` is called once per thread, so a job can keep
+/// per-thread state (here: a state source, which need not be `Send`).
+fn parallel_map<T, F, J>(n: usize, make_job: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize) -> J + Sync,
+    J: FnMut(usize) -> T,
+{
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .min(n);
+    if workers <= 1 {
+        let mut job = make_job(0);
+        return (0..n).map(&mut job).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut indexed: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let (next, make_job) = (&next, &make_job);
+                scope.spawn(move || {
+                    let mut job = make_job(worker);
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            return done;
+                        }
+                        done.push((i, job(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    indexed.sort_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, t)| t).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order() {
+        let out = parallel_map(100, |_| |i: usize| i * 2);
+        assert_eq!(out, (0..100).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(parallel_map(0, |_| |i: usize| i).is_empty());
+    }
 }

@@ -2,6 +2,7 @@
 //! code.
 
 pub mod check;
+pub mod completions;
 pub mod markers;
 pub mod plan;
 pub mod post_render;
@@ -22,5 +23,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Markers(args) => markers::run(args),
         Command::Recover(args) => recover::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     }
 }

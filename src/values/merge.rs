@@ -29,6 +29,8 @@
 //! decoded; integer literals beyond 64 bits written in hex/octal/binary
 //! become floats (Helm: strings); `--set-json` nesting and `--set` index/key
 //! nesting deeper than 128 levels are refused (Helm: 10000 / unlimited).
+//! Keys that only collide once stringified (`1:` and `1.0:`) are resolved at
+//! random by Helm (Go map order); here the later one wins.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
