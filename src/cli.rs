@@ -25,6 +25,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Helm post-renderer: read manifests on stdin, write them to stdout only when allowed.
     PostRender(PostRenderArgs),
+    /// Merge Helm values like Helm does, check them, and print them for `helm upgrade -f`.
+    Values(ValuesArgs),
+    /// Show where a deployment is in the migration and the exact next `helm upgrade`.
+    Plan(PlanArgs),
+    /// Read the live marker ConfigMap.
+    Markers(MarkersArgs),
+    /// Scale Synapse back to the replicas recorded before a failed migration.
+    Recover(RecoverArgs),
     /// List the rules (`--format markdown` writes docs/rules.md).
     Rules(RulesArgs),
     /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.

@@ -68,8 +68,8 @@ pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
     if args.values.is_empty() {
         return Ok(None);
     }
-    // TEMP
-    let facts: Facts = return Err(Error::Usage("values".into()));
+    let values = crate::values::user_values(&args.values, None)?;
+    let facts = crate::values::facts_from_values(&values, &crate::values::chart_defaults())?;
     Ok(Some(Intent {
         step: match facts.requested {
             crate::facts::Requested::Step(s) => Some(s),
@@ -125,6 +125,10 @@ pub fn run(
     report.evaluation.findings.extend(plan_findings);
     report.evaluation.recompute(fail_on.into());
     report.refresh_rules();
+    if report.evaluation.verdict == Verdict::Rejected {
+        // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
+        return Ok(Guarded { stream, facts, report, output: None });
+    }
     report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();
     let output = inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
     Ok(Guarded { stream, facts, report, output: Some(output) })

@@ -196,17 +196,19 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
         }
         None => {
             let weight = after_weight.saturating_add(1).max(0);
-            let job = crate::syn2mas_job::build(stream, facts, weight, guard.scale_down_timeout).map_err(|missing| {
-                format!(
-                    "this step-2 render has no syn2mas Job and ess-guard cannot build one: missing {}",
-                    missing.join(", ")
-                )
-            })?;
-            plan.changes.push(PlannedChange {
-                resource: job.resource.clone(),
-                description: format!("injected: syn2mas pre-upgrade hook Job at weight {weight}"),
-            });
-            plan.added.push(job.text);
+            match crate::syn2mas_job::build(stream, facts, weight, guard.scale_down_timeout) {
+                Ok(job) => {
+                    plan.changes.push(PlannedChange {
+                        resource: job.resource.clone(),
+                        description: format!("injected: syn2mas pre-upgrade hook Job at weight {weight}"),
+                    });
+                    plan.added.push(job.text);
+                }
+                Err(missing) => plan.findings.push(Finding::new(
+                    RuleId::Syn2masJobIncomplete,
+                    format!("this step-2 render has no syn2mas Job and ess-guard cannot build one: missing {}", missing.join(", ")),
+                )),
+            }
         }
     }
     Ok(plan)

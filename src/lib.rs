@@ -16,6 +16,7 @@ pub mod formats;
 pub mod guard;
 pub mod inject;
 pub mod input;
+pub mod kube_access;
 pub mod live;
 pub mod manifest;
 pub mod output;
@@ -26,7 +27,7 @@ pub mod source;
 pub mod state;
 pub mod suppress;
 pub mod syn2mas_job;
-// TEMP pub mod values;
+pub mod values;
 
 use std::io::IsTerminal;
 

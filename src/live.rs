@@ -1,21 +1,129 @@
-//! The live state source.
+//! The live state source: one GET of the marker ConfigMap, read-only, bounded by `--timeout`.
+//!
+//! Any failure to learn the state is an error (exit 3): ess-guard fails closed. A 404 means
+//! `absent`, but an absent marker on a release that already runs Synapse without MAS is
+//! treated as `legacy_auth` (the chart would otherwise allow a jump straight to MAS).
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::StateArgs;
 use crate::error::Error;
-use crate::source::{MarkerTarget, Observed, StateSource};
+use crate::facts::{InputNote, Requested};
+use crate::kube_access::{Cluster, ConnectOptions, KubeError};
+use crate::rules::RuleId;
+use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
+use crate::state::{MarkerState, Step};
 
+/// The escape hatch every cluster error names.
+const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth> explicitly";
+
+/// Connection settings from the flags, following kubectl/Helm conventions.
+pub fn connect_options(args: &StateArgs) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: args.kubeconfig.clone().map(PathBuf::from),
+        context: args.kube_context.clone(),
+        namespace: args.namespace.clone(),
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    }
+}
+
+/// Connects, or explains why not (exit 3).
+pub fn connect(opts: &ConnectOptions) -> Result<Cluster, Error> {
+    Cluster::connect(opts).map_err(|e| state_error(&e))
+}
+
+/// A cluster error as a one-line, fail-closed state error.
+pub fn state_error(e: &KubeError) -> Error {
+    Error::State(format!("cannot read the marker state: {e}; {ESCAPE}"))
+}
+
+/// Reads the marker from the cluster.
 pub struct LiveState {
-    _args: StateArgs,
+    opts: ConnectOptions,
 }
 
 impl LiveState {
     pub fn from_args(args: &StateArgs) -> LiveState {
-        LiveState { _args: args.clone() }
+        LiveState { opts: connect_options(args) }
     }
 }
 
 impl StateSource for LiveState {
-    fn observe(&self, _target: &MarkerTarget) -> Result<Observed, Error> {
-        Err(Error::State("live".into()))
+    fn observe(&self, target: &MarkerTarget) -> Result<Observed, Error> {
+        let configmap = target.configmap.clone().ok_or_else(|| {
+            Error::Usage(format!(
+                "cannot tell which marker ConfigMap to read: pass --release NAME (through --post-renderer-args=--release=NAME under Helm), or {ESCAPE}"
+            ))
+        })?;
+        let mut opts = self.opts.clone();
+        if opts.namespace.is_none() {
+            opts.namespace = target.namespace.clone();
+        }
+        let cluster = connect(&opts)?;
+        let origin = format!("ConfigMap {}/{configmap} at {}", cluster.namespace(), cluster.server_url());
+        match cluster.get_configmap(&configmap) {
+            Ok(Some(cm)) => {
+                let facts = ConfigMapFacts {
+                    name: cm.name,
+                    namespace: Some(cm.namespace),
+                    labels: cm.labels,
+                    data: cm.data,
+                    binary_data_keys: cm.binary_data_keys,
+                };
+                facts.into_observed(origin).map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+            }
+            Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
+            Err(e) => Err(state_error(&e)),
+        }
     }
+}
+
+/// No marker: look for evidence that the release already runs Synapse without MAS. The extra
+/// reads are optional; without permission for them ess-guard warns and keeps `absent`.
+fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
+    let mut observed = Observed { state: MarkerState::Absent, origin, notes: Vec::new() };
+    let Some(release) = &target.release else { return observed };
+    let note = |message: String| InputNote { rule: RuleId::LegacyInferred, message, resource: None, source: None };
+    let legacy_from_release = match cluster.latest_release(release, true) {
+        Ok(Some(rel)) => {
+            let facts = crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
+            match facts.map(|f| f.requested) {
+                Ok(Requested::Step(Step::Legacy)) => Some(format!("Helm release {release} v{} runs Synapse without MAS", rel.version)),
+                Ok(_) => return observed,
+                Err(_) => None,
+            }
+        }
+        Ok(None) => None,
+        Err(e) => {
+            observed.notes.push(InputNote {
+                rule: RuleId::MarkerEvidenceUnchecked,
+                message: format!("no marker stored, and the release history could not be read ({e}); kept absent"),
+                resource: None,
+                source: None,
+            });
+            None
+        }
+    };
+    let evidence = match legacy_from_release {
+        Some(e) => Some(e),
+        None => match cluster.statefulset_exists(&format!("{release}-synapse-main")) {
+            Ok(true) => Some(format!("StatefulSet {release}-synapse-main exists")),
+            Ok(false) => None,
+            Err(e) => {
+                observed.notes.push(InputNote {
+                    rule: RuleId::MarkerEvidenceUnchecked,
+                    message: format!("no marker stored, and whether Synapse already runs could not be checked ({e}); kept absent"),
+                    resource: None,
+                    source: None,
+                });
+                None
+            }
+        },
+    };
+    if let Some(evidence) = evidence {
+        observed.state = MarkerState::LegacyAuth;
+        observed.notes.push(note(format!("no marker stored, but {evidence}: treated as legacy_auth")));
+    }
+    observed
 }

@@ -3,8 +3,12 @@
 
 pub mod check;
 pub mod completions;
+pub mod markers;
+pub mod plan;
 pub mod post_render;
+pub mod recover;
 pub mod rules;
+pub mod values;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -14,6 +18,10 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::PostRender(args) => post_render::run(args),
+        Command::Values(args) => values::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Markers(args) => markers::run(args),
+        Command::Recover(args) => recover::run(args),
         Command::Rules(args) => rules::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),

@@ -282,18 +282,32 @@ pub enum ParseMode {
     Relevant,
 }
 
-/// Kinds the guard reads; everything else is passed through in [`ParseMode::Relevant`].
-pub const RELEVANT_KINDS: &[&str] = &[
-    "StatefulSet",
-    "Deployment",
-    "Job",
-    "ConfigMap",
-    "Secret",
-    "Role",
-    "RoleBinding",
-    "ServiceAccount",
-    "List",
+/// What the guard reads, per kind: a document of one of these kinds is parsed in
+/// [`ParseMode::Relevant`] only when its text contains one of the needles (the chart's names and
+/// labels for Synapse, MAS, syn2mas and the markers). Everything else passes through unparsed,
+/// which is what keeps post-render at memchr speed on large renders. The needles are a superset
+/// of what `render::classify` and `syn2mas_job` look for, so both modes decide the same.
+pub const RELEVANT: &[(&str, &[&str])] = &[
+    ("StatefulSet", &["matrix-server"]),
+    ("Deployment", &["matrix-authentication-service"]),
+    ("Job", &["deployment-markers", "syn2mas", "check-config", "init-secrets", "matrix-tools"]),
+    ("ConfigMap", &["synapse", "matrix-authentication-service"]),
+    ("Secret", &["synapse", "matrix-authentication-service"]),
+    ("Role", &["syn2mas"]),
+    ("RoleBinding", &["syn2mas"]),
+    ("ServiceAccount", &["syn2mas"]),
 ];
+
+/// True when a document of `kind` with this text may matter to the guard.
+fn relevant(kind: &str, text: &str) -> bool {
+    if kind == "List" {
+        return true;
+    }
+    RELEVANT
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .is_some_and(|(_, needles)| needles.iter().any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some()))
+}
 
 /// A whole render: the input bytes and the documents over them.
 #[derive(Debug, Clone)]
@@ -424,7 +438,7 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
     };
     if mode == ParseMode::Relevant {
         if let Some(kind) = prescan_kind(body_text) {
-            if !RELEVANT_KINDS.contains(&kind) {
+            if !relevant(kind, body_text) {
                 return Ok(Document {
                     index,
                     chunk,
@@ -532,10 +546,11 @@ mod tests {
 
     #[test]
     fn relevant_mode_skips_irrelevant_kinds() {
-        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ess-synapse}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n";
         let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect("parses");
         assert_eq!(s.docs[0].body, Body::Opaque { kind: "Service".into() });
         assert!(matches!(s.docs[1].body, Body::Resource(_)));
+        assert_eq!(s.docs[2].body, Body::Opaque { kind: "ConfigMap".into() });
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! `ess-guard plan`: where the deployment is, what may come next, and the exact command for the
+//! next step of the migration guide, with the preconditions still missing.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::cli::{PlanArgs, ValuesFormat};
+use crate::engine::{self, FailOn, Intent};
+use crate::error::Error;
+use crate::facts::{Facts, Origin};
+use crate::guard;
+use crate::rules::Finding;
+use crate::source::MarkerTarget;
+use crate::state::{self, MarkerState, Step};
+
+#[derive(Debug, Serialize)]
+struct Plan {
+    state: MarkerState,
+    state_origin: String,
+    position: &'static str,
+    allowed_next: Vec<Step>,
+    next_step: Option<Step>,
+    command: Option<String>,
+    preconditions: Vec<String>,
+    missing: Vec<Finding>,
+}
+
+fn position(state: MarkerState) -> &'static str {
+    match state {
+        MarkerState::Absent => "no marker stored: a fresh install, or a deployment from before markers (chart < 25.6.0)",
+        MarkerState::LegacyAuth => "Synapse handles logins (before the migration, or after the step-1 dry run)",
+        MarkerState::Syn2masMigrated => "syn2mas has migrated the users (after step 2): step 3 must disable syn2mas",
+        MarkerState::DelegatedAuth => "MAS handles logins: the migration is complete",
+    }
+}
+
+/// The `helm upgrade` line for a step, with ess-guard as post-renderer.
+pub fn command(step: Step, release: &str, namespace: &str, chart: &str, facts: Option<&Facts>) -> String {
+    let sets: Vec<&str> = match step {
+        Step::Legacy => vec!["matrixAuthenticationService.enabled=false"],
+        Step::DryRun => vec![
+            "matrixAuthenticationService.enabled=true",
+            "matrixAuthenticationService.syn2mas.enabled=true",
+            "matrixAuthenticationService.syn2mas.dryRun=true",
+        ],
+        Step::Migrate => {
+            let mut s = vec!["matrixAuthenticationService.syn2mas.enabled=true", "matrixAuthenticationService.syn2mas.dryRun=false"];
+            if facts.is_some_and(|f| !f.synapse_auth.sso_mechanisms().is_empty()) {
+                s.push("synapse.checkConfigHook.enabled=false");
+            }
+            s
+        }
+        Step::Finalize => vec!["matrixAuthenticationService.syn2mas.enabled=false"],
+    };
+    let mut line = format!("helm upgrade {release} {chart} --namespace {namespace} --reuse-values");
+    for s in sets {
+        let _ = write!(line, " \\\n  --set {s}");
+    }
+    let _ = write!(
+        line,
+        " \\\n  --post-renderer ess-guard --post-renderer-args=--release={release} --post-renderer-args=--namespace={namespace} --post-renderer-args=--step={}",
+        step.as_str()
+    );
+    line
+}
+
+fn preconditions(step: Step) -> Vec<String> {
+    match step {
+        Step::DryRun => vec![
+            "Set matrixAuthenticationService.ingress.host and keep the bcrypt v1 password scheme in matrixAuthenticationService.additional (ess-guard values --fix adds it)".into(),
+            "Read the syn2mas Job's log after the upgrade: it lists what the real migration would refuse".into(),
+        ],
+        Step::Migrate => vec![
+            "Back up the Synapse database first: the migration is one-way".into(),
+            "Synapse is scaled to 0 during the migration; plan the downtime".into(),
+        ],
+        Step::Finalize => vec![
+            "Remove every SSO/OIDC/SAML/CAS/JWT and password-provider entry from synapse.additional (MAS now handles them)".into(),
+        ],
+        Step::Legacy => Vec::new(),
+    }
+}
+
+pub fn run(args: PlanArgs) -> Result<u8, Error> {
+    let facts = if args.values.is_empty() {
+        None
+    } else {
+        let user = crate::values::user_values(&args.values, None)?;
+        Some(crate::values::facts_from_values(&user, &crate::values::chart_defaults())?)
+    };
+    let source = guard::state_source(&args.state, true)?;
+    let release = args.state.release.clone();
+    let target = MarkerTarget {
+        configmap: release.as_ref().map(|r| format!("{r}-markers")),
+        namespace: args.state.namespace.clone(),
+        release: release.clone(),
+    };
+    let observed = source.observe(&target)?;
+    let next = state::next_step(observed.state);
+    let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
+    let namespace = args.state.namespace.clone().unwrap_or_else(|| "NAMESPACE".to_string());
+    let mut missing = Vec::new();
+    if let (Some(step), Some(f)) = (next, &facts) {
+        // The same engine as every other command, asked about the next step.
+        let mut for_next = f.clone();
+        for_next.origin = Origin::Values;
+        for_next.requested = crate::facts::Requested::Step(step);
+        let e = engine::evaluate(&observed, &for_next, Some(Intent { step: Some(step), origin: "plan" }), FailOn::Error)
+            .map_err(Error::Input)?;
+        missing = e.findings;
+    }
+    let plan = Plan {
+        state: observed.state,
+        state_origin: observed.origin.clone(),
+        position: position(observed.state),
+        allowed_next: state::allowed_steps(observed.state),
+        next_step: next,
+        command: next.map(|s| command(s, &release_name, &namespace, &args.chart, facts.as_ref())),
+        preconditions: next.map(preconditions).unwrap_or_default(),
+        missing,
+    };
+    let out = match args.format {
+        ValuesFormat::Json => serde_json::to_string_pretty(&plan).map_err(|e| Error::Output(e.to_string()))? + "\n",
+        ValuesFormat::Yaml => text(&plan),
+    };
+    crate::output::write_stdout(out.as_bytes())?;
+    Ok(0)
+}
+
+fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "marker:   {} (from {})", plan.state, plan.state_origin);
+    let _ = writeln!(out, "position: {}", plan.position);
+    let allowed: Vec<&str> = plan.allowed_next.iter().map(|s| s.as_str()).collect();
+    let _ = writeln!(out, "allowed:  {}", allowed.join(", "));
+    match (plan.next_step, &plan.command) {
+        (Some(step), Some(cmd)) => {
+            let _ = writeln!(out, "next:     {}\n\n{cmd}\n", step.describe());
+            for p in &plan.preconditions {
+                let _ = writeln!(out, "  - {p}");
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "next:     nothing: the migration is complete");
+        }
+    }
+    if !plan.missing.is_empty() {
+        let _ = writeln!(out, "\nstill missing for the next step (from the values given):");
+        for f in &plan.missing {
+            let _ = writeln!(out, "  {}[{}]: {}\n    fix: {}", f.severity, f.rule, f.message, f.remediation);
+        }
+    }
+    out
+}
