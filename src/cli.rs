@@ -22,6 +22,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check rendered manifests against the stored marker and print a report.
+    ///
+    /// Inputs are checked in parallel; reports keep the order of the inputs. Exit code: 0 all
+    /// allowed, 1 some input rejected; an input that cannot be checked (2 bad input, 3 marker
+    /// state unknown) wins over both, after the other inputs' reports are printed (errors go to
+    /// stderr). Findings are suppressed with an annotation on the resource they name,
+    /// `ess-guard.element.io/skip-<rule-id>: "<reason>"` (reason required; transition rules
+    /// cannot be suppressed); suppressed findings never change the exit code.
     Check(CheckArgs),
     /// Helm post-renderer: read manifests on stdin, write them to stdout only when allowed.
     PostRender(PostRenderArgs),

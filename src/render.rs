@@ -327,7 +327,8 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
             | RuleId::MasRequiresSyn2mas
             | RuleId::AmbiguousStep
             | RuleId::UnverifiedStep
-            | RuleId::LegacyInferred => parts.markers_pre.map(|(_, job)| job),
+            | RuleId::LegacyInferred
+            | RuleId::MarkerEvidenceUnchecked => parts.markers_pre.map(|(_, job)| job),
             RuleId::MarkersDisabled => {
                 parts.synapse_sts.iter().find(|r| r.label(NAME_LABEL) == Some("synapse-main")).or(parts.synapse_sts.first()).copied()
             }

@@ -164,12 +164,12 @@ rules! {
         summary: "No marker is stored and ess-guard could not check whether the release already runs Synapse.",
         why: "A missing marker lets any step through in the chart; ess-guard looks for a running Synapse to treat the release as legacy_auth, but lacked the permission or the answer.",
         fix: "Grant get on statefulsets and list on secrets in the release namespace, or pass --state explicitly",
-        example: "post-render with a kubeconfig that may only get the marker ConfigMap, on a release without markers." },
+        example: "post-render with a CI ServiceAccount that may read ConfigMaps but not StatefulSets, on a release without a <release>-markers ConfigMap." },
     Syn2masJobIncomplete => { id: "syn2mas-job-incomplete", severity: Error, transition: false,
         summary: "A step-2 render has no syn2mas Job and lacks what ess-guard needs to build one.",
         why: "Without the Job the marker would say syn2mas_migrated while nothing was migrated; a half-formed Job could fail after scaling Synapse down.",
         fix: "Render the chart with matrixAuthenticationService.syn2mas.enabled=true and synapse.enabled=true, and without filters that drop its hook resources",
-        example: "A Helm 4 step-2 render where a kustomize step dropped the ess-synapse-hook Secret and the syn2mas Job." },
+        example: "Helm 4 step-2 upgrade through a kustomize filter that drops the chart's syn2mas ServiceAccount and Job." },
     Syn2masHookReordered => { id: "syn2mas-hook-reordered", severity: Note, transition: false,
         summary: "ess-guard moved the syn2mas hook after Synapse's check-config hook and bounded its scale-down wait.",
         why: "The chart runs the irreversible migration before checking Synapse's new config; ess-guard runs the check first.",
@@ -202,7 +202,8 @@ impl RuleId {
     /// Whether a `skip-<rule-id>` annotation can silence this rule: not transition rules (the
     /// chart's own hook enforces them anyway), and not the rules about suppression annotations.
     pub fn suppressible(self) -> bool {
-        !self.info().transition && !matches!(self, RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule)
+        let about_suppressions = matches!(self, RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule);
+        !self.info().transition && !about_suppressions
     }
 }
 

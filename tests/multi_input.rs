@@ -154,7 +154,7 @@ fn a_bad_input_does_not_hide_the_others() {
     let bad = dir.path().join("bad.yaml");
     std::fs::write(
         &bad,
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: [not, a, mapping]\n",
+        "apiVersion: v1\nkind: Secret\nmetadata: [ess-synapse, not, a, mapping]\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let bad = bad.display().to_string();
