@@ -199,7 +199,8 @@ pub struct PostRenderArgs {
     /// Do not write the report to /dev/tty.
     #[arg(long, env = "ESS_GUARD_NO_TTY")]
     pub no_tty: bool,
-    /// Print a unified diff of the changes to stderr / the report instead of manifests.
+    /// Also print a unified diff of what ess-guard changed (stderr, terminal, report); the
+    /// manifests are still written to stdout.
     #[arg(long)]
     pub explain: bool,
     #[arg(long, value_enum, default_value_t)]

@@ -21,6 +21,8 @@ pub struct Guarded {
     pub report: InputReport,
     /// The bytes to hand back to Helm; `None` when rejected.
     pub output: Option<String>,
+    /// What post-render changed, for `--explain` / `--show-changes` (empty when rejected).
+    pub plan: inject::Plan,
 }
 
 impl From<FailOnArg> for FailOn {
@@ -115,7 +117,7 @@ pub fn run(
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
     report.suppressed = suppressed;
     if report.evaluation.verdict == Verdict::Rejected {
-        return Ok(Guarded { stream, facts, report, output: None });
+        return Ok(Guarded { stream, facts, report, output: None, plan: inject::Plan::default() });
     }
     // act
     let plan = inject::plan(&stream, &facts, &report.evaluation, guard).map_err(|e| Error::Input(format!("{name}: {e}")))?;
@@ -127,9 +129,9 @@ pub fn run(
     report.refresh_rules();
     if report.evaluation.verdict == Verdict::Rejected {
         // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
-        return Ok(Guarded { stream, facts, report, output: None });
+        return Ok(Guarded { stream, facts, report, output: None, plan: inject::Plan::default() });
     }
     report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();
     let output = inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
-    Ok(Guarded { stream, facts, report, output: Some(output) })
+    Ok(Guarded { stream, facts, report, output: Some(output), plan })
 }

@@ -214,20 +214,31 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
     Ok(plan)
 }
 
+/// The edited text of every document the plan changes, in stream order. Every edit is verified
+/// (see [`edit::apply`]).
+fn edited_documents<'s>(stream: &'s Stream, plan: &Plan) -> Result<Vec<(&'s crate::manifest::Document, String)>, String> {
+    let mut out = Vec::with_capacity(plan.edits.len());
+    for doc in &stream.docs {
+        let Some((_, doc_edits)) = plan.edits.iter().find(|(i, _)| *i == doc.index) else { continue };
+        let resource = doc.resources().first().ok_or_else(|| format!("{}: nothing to edit", doc.label()))?;
+        let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits).map_err(|e| format!("{}: {e}", doc.label()))?;
+        out.push((doc, edited));
+    }
+    Ok(out)
+}
+
 /// Writes the output: untouched documents byte for byte, edited ones with their edits, added ones
-/// at the end behind their own `---`. Every edit is verified (see [`edit::apply`]).
+/// at the end behind their own `---`.
 pub fn apply(stream: &Stream, plan: &Plan) -> Result<String, String> {
     let mut out = String::with_capacity(stream.input.len() + 1024 * (plan.added.len() + 1));
-    let mut edits = plan.edits.iter().peekable();
+    let edited = edited_documents(stream, plan)?;
+    let mut edited = edited.iter().peekable();
     for doc in &stream.docs {
-        match edits.peek() {
-            Some((index, doc_edits)) if *index == doc.index => {
-                let resource = doc.resources().first().ok_or_else(|| format!("{}: nothing to edit", doc.label()))?;
-                let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits)
-                    .map_err(|e| format!("{}: {e}", doc.label()))?;
+        match edited.peek() {
+            Some((d, text)) if d.index == doc.index => {
                 out.push_str(&stream.input[doc.chunk.separator.clone()]);
-                out.push_str(&edited);
-                edits.next();
+                out.push_str(text);
+                edited.next();
             }
             _ => out.push_str(stream.raw(doc)),
         }
@@ -241,6 +252,25 @@ pub fn apply(stream: &Stream, plan: &Plan) -> Result<String, String> {
         if !added.ends_with('\n') {
             out.push('\n');
         }
+    }
+    Ok(out)
+}
+
+/// A unified diff of what post-render changes, one document at a time. Only changed and added
+/// documents appear, so no context line can come from a Secret; ess-guard never edits Secrets,
+/// and would not show one if it did.
+pub fn explain(stream: &Stream, plan: &Plan, context: usize) -> Result<String, String> {
+    let mut out = String::new();
+    for (doc, text) in edited_documents(stream, plan)? {
+        let name = doc.resources().first().map(|r| r.id.to_string()).unwrap_or_else(|| doc.label());
+        if doc.resources().iter().any(|r| r.kind() == "Secret") {
+            out.push_str(&format!("~ {name}: changed (Secret content not shown)\n"));
+            continue;
+        }
+        out.push_str(&crate::diff::unified(stream.body_text(doc), &text, &format!("a/{name}"), &format!("b/{name}"), context));
+    }
+    for added in &plan.added {
+        out.push_str(&crate::diff::unified("", added, "/dev/null", "b/(added by ess-guard)", context));
     }
     Ok(out)
 }

@@ -78,13 +78,8 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
                 args.fail_on,
             )?;
             let diff = match (&guarded.output, args.show_changes) {
-                (Some(output), true) => crate::diff::unified(
-                    &guarded.stream.input,
-                    output,
-                    name,
-                    &format!("{name} (ess-guard)"),
-                    3,
-                ),
+                (Some(_), true) => crate::inject::explain(&guarded.stream, &guarded.plan, 3)
+                    .map_err(|e| Error::Output(format!("{name}: {e}")))?,
                 _ => String::new(),
             };
             Ok(Checked {

@@ -34,12 +34,13 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
         crate::output::report(&text, !args.no_tty, args.report.as_deref())?;
         return Ok(EXIT_REJECTED);
     };
+    // --explain adds the diff of what ess-guard changed to the report; the manifests still go to
+    // stdout, because under Helm an empty output would be applied as an empty release.
+    let mut text = text;
     if args.explain {
-        let diff = crate::diff::unified(&guarded.stream.input, &output, "helm render", "ess-guard output", 3);
-        crate::output::report(&format!("{text}{diff}"), false, args.report.as_deref())?;
-        return Ok(0);
+        text.push_str(&crate::inject::explain(&guarded.stream, &guarded.plan, 3).map_err(Error::Output)?);
     }
-    let noteworthy = guarded.report.evaluation.findings.iter().any(|f| f.severity >= crate::rules::Severity::Warning);
+    let noteworthy = args.explain || guarded.report.evaluation.findings.iter().any(|f| f.severity >= crate::rules::Severity::Warning);
     crate::output::report(if noteworthy { &text } else { "" }, noteworthy && !args.no_tty, None)?;
     if let Some(path) = &args.report {
         std::fs::write(path, &text).map_err(|e| Error::Output(format!("cannot write report file {}: {e}", path.display())))?;
