@@ -376,7 +376,7 @@ impl Stream {
 }
 
 fn detect_format(input: &str, docs: &[Document]) -> Format {
-    if input.contains(HELM4_FILENAME_ANNOTATION) {
+    if memchr::memmem::find(input.as_bytes(), HELM4_FILENAME_ANNOTATION.as_bytes()).is_some() {
         return Format::Helm4;
     }
     let any_hook = docs.iter().any(|d| d.resources().iter().any(|r| r.hook.is_some()));
@@ -401,7 +401,7 @@ fn source_comment(body: &str) -> Option<String> {
 
 /// The value of the Helm 4 filename annotation, read from the text so unparsed documents have it.
 fn filename_annotation(body: &str) -> Option<String> {
-    let pos = body.find(HELM4_FILENAME_ANNOTATION)?;
+    let pos = memchr::memmem::find(body.as_bytes(), HELM4_FILENAME_ANNOTATION.as_bytes())?;
     let rest = &body[pos + HELM4_FILENAME_ANNOTATION.len()..];
     let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
     let rest = rest.trim_start_matches([':', ' ']);
