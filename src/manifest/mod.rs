@@ -272,6 +272,11 @@ pub struct InputError {
     pub message: String,
 }
 
+/// The largest document ess-guard reads: the Kubernetes API server refuses any request body over
+/// 3 MiB (`--max-resource-write-bytes`), so a bigger document can never be applied. Refusing it
+/// up front also bounds what the YAML parser is given.
+pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
+
 /// How much of the stream to parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseMode {
@@ -409,6 +414,15 @@ fn filename_annotation(body: &str) -> Option<String> {
     Some(line.trim_matches(['\'', '"']).to_string())
 }
 
+/// True when `body` holds only blank lines and full-line comments (an empty YAML document).
+/// Leading tabs are left to the parser, which may refuse them.
+fn is_blank(body: &str) -> bool {
+    body.lines().all(|l| {
+        let l = l.trim_start_matches(' ');
+        l.is_empty() || l == "\r" || l.starts_with('#')
+    })
+}
+
 /// The kind from a column-0 `kind:` line, without parsing.
 fn prescan_kind(body: &str) -> Option<&str> {
     let mut rest = body;
@@ -436,6 +450,17 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
         };
         InputError { input: name.to_string(), location, message }
     };
+    if chunk.span().len() > MAX_DOCUMENT_BYTES {
+        return Err(error(format!(
+            "document is {} bytes, more than the {MAX_DOCUMENT_BYTES} bytes the Kubernetes API server accepts for one object",
+            chunk.span().len()
+        )));
+    }
+    if is_blank(body_text) {
+        // Nothing but comments and blank lines: no need to start the YAML parser (a stream of
+        // many empty documents would otherwise cost one parser per separator).
+        return Ok(Document { index, chunk, source, body: Body::Empty, duplicate_keys: Vec::new() });
+    }
     if mode == ParseMode::Relevant {
         if let Some(kind) = prescan_kind(body_text) {
             if !relevant(kind, body_text) {
@@ -551,6 +576,32 @@ mod tests {
         assert_eq!(s.docs[0].body, Body::Opaque { kind: "Service".into() });
         assert!(matches!(s.docs[1].body, Body::Resource(_)));
         assert_eq!(s.docs[2].body, Body::Opaque { kind: "ConfigMap".into() });
+    }
+
+    #[test]
+    fn oversized_documents_are_refused() {
+        let big = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n# {}\n", "x".repeat(MAX_DOCUMENT_BYTES));
+        let err = Stream::parse("t", big.into_bytes(), ParseMode::Relevant).expect_err("too big");
+        assert_eq!(err.location, "document 1 (line 1)");
+        assert!(err.message.contains("bytes"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// The blank-document shortcut agrees with the YAML parser.
+        #[test]
+        fn blank_shortcut_agrees_with_parser(lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::Just(String::new()), proptest::prelude::Just("  ".to_string()),
+                proptest::prelude::Just("# c".to_string()), proptest::prelude::Just("  #x: [".to_string()),
+                proptest::prelude::Just("\r".to_string()), proptest::prelude::Just("\t# t".to_string()),
+                proptest::prelude::Just("a: 1".to_string()), "[ #a-z:\t\r]{0,6}",
+            ], 0..6)) {
+            let body = lines.join("\n");
+            if is_blank(&body) {
+                let parsed = yaml::parse_document(&body);
+                proptest::prop_assert!(matches!(parsed, Ok(ref p) if p.value.is_null()), "{:?}: {:?}", body, parsed);
+            }
+        }
     }
 
     #[test]
