@@ -8,7 +8,7 @@ use crate::engine::{self, Evaluation, FailOn, Intent, Verdict};
 use crate::error::Error;
 use crate::facts::Facts;
 use crate::inject;
-use crate::manifest::{Format, ParseMode, Stream};
+use crate::manifest::{Body, Format, ParseMode, Stream};
 use crate::render;
 use crate::report::{Change, InputReport};
 use crate::suppress::Suppressions;
@@ -99,6 +99,13 @@ pub fn run(
     // read → model
     let mode = if guard.full_parse { ParseMode::Full } else { ParseMode::Relevant };
     let mut stream = Stream::parse(name, bytes, mode)?;
+    if stream.docs.iter().all(|d| matches!(d.body, Body::Empty)) {
+        // Separators and comments only: to Helm this is the same empty release.
+        return Err(Error::Input(format!(
+            "{name}: input has {} document(s) but no Kubernetes object; refusing to hand Helm an empty release (Helm 3 would apply it and delete every resource)",
+            stream.docs.len()
+        )));
+    }
     match guard.helm_version {
         Some(3) => stream.format = Format::Helm3,
         Some(4) => stream.format = Format::Helm4,
