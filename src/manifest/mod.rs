@@ -328,23 +328,35 @@ impl Stream {
     /// Reads a stream. `name` is used in error messages. Bytes that are not UTF-8 are bad input
     /// (Kubernetes manifests are UTF-8; a stray byte usually means a binary file was piped in).
     pub fn parse(name: &str, bytes: Vec<u8>, mode: ParseMode) -> Result<Stream, InputError> {
-        let input = String::from_utf8(bytes).map_err(|e| {
-            let offset = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-            InputError {
-                input: name.to_string(),
-                location: format!("line {line}"),
-                message: "input is not UTF-8 text (binary data?)".to_string(),
+        // Where a bad byte is, by document: the split works on bytes, so it is known before the
+        // text is.
+        let locate = |bytes: &[u8], offset: usize| -> String {
+            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            let chunks = split::split(bytes);
+            let Some((index, chunk)) = chunks.iter().enumerate().find(|(_, c)| c.span().contains(&offset)) else {
+                return format!("line {line}");
+            };
+            let body = String::from_utf8_lossy(&bytes[chunk.body.start..offset.max(chunk.body.start)]);
+            match source_comment(&body).or_else(|| filename_annotation(&body)) {
+                Some(source) => format!("document {} ({source}), line {line}", index + 1),
+                None => format!("document {} (line {line})", index + 1),
             }
-        })?;
-        if let Some(pos) = input.find('\0') {
-            let line = input[..pos].matches('\n').count() + 1;
+        };
+        if let Some(pos) = memchr::memchr(0, &bytes) {
             return Err(InputError {
                 input: name.to_string(),
-                location: format!("line {line}"),
+                location: locate(&bytes, pos),
                 message: "input contains a NUL byte (binary data?)".to_string(),
             });
         }
+        let input = String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            InputError {
+                input: name.to_string(),
+                location: locate(e.as_bytes(), offset),
+                message: "input is not UTF-8 text (binary data?)".to_string(),
+            }
+        })?;
         let chunks = split::split(input.as_bytes());
         let mut docs = Vec::with_capacity(chunks.len());
         for (index, chunk) in chunks.into_iter().enumerate() {
@@ -567,6 +579,11 @@ mod tests {
         let err = parse("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec: {replicas: two}\n").expect_err("replicas");
         assert!(err.message.contains("spec.replicas"), "{err}");
         assert!(Stream::parse("bin", vec![0xff, 0xfe, b'a'], ParseMode::Full).is_err());
+        let err = Stream::parse("bin", b"---\n# Source: c/a.yaml\nkind: A\n---\n# Source: c/b.yaml\nx: \xff\n".to_vec(), ParseMode::Full)
+            .expect_err("not UTF-8");
+        assert_eq!(err.location, "document 2 (c/b.yaml), line 6");
+        let err = Stream::parse("bin", b"a: 1\n---\nb: \0\n".to_vec(), ParseMode::Full).expect_err("NUL");
+        assert_eq!(err.location, "document 2 (line 3)");
     }
 
     #[test]
