@@ -248,6 +248,17 @@ fn parse_first_document(
         file: one_line(name),
         message,
     };
+    if let Some(line) = crate::manifest::yaml::excessive_flow_nesting(text) {
+        return Err(ValuesError::Yaml {
+            file: one_line(name),
+            line: Some(line + line_offset),
+            column: None,
+            message: format!(
+                "collections nested more than {} levels deep",
+                crate::manifest::yaml::MAX_FLOW_DEPTH
+            ),
+        });
+    }
     let node = match serde_yaml::Deserializer::from_str(text).next() {
         None => YNode::Null,
         Some(doc) => NodeSeed { src: text }
