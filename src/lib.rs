@@ -48,7 +48,7 @@ pub fn main_with_args(args: Vec<String>) -> u8 {
         Ok(code) => code,
         Err(error::Error::Reported(code)) => code,
         Err(e) => {
-            eprintln!("ess-guard: error: {e}");
+            crate::output::error_line(&e.to_string());
             e.exit_code()
         }
     }

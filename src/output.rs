@@ -17,6 +17,12 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::Output(format!("cannot write to stdout: {e}")))
 }
 
+/// Writes one error line to stderr. Unlike `eprintln!`, a closed stderr (EPIPE) is ignored:
+/// there is no one left to tell, and panicking would turn the exit code into 101.
+pub fn error_line(message: &str) {
+    let _ = std::io::stderr().write_all(format!("ess-guard: error: {message}\n").as_bytes());
+}
+
 /// Writes a report to stderr, and to `/dev/tty` and `report_file` when asked.
 pub fn report(text: &str, tty: bool, report_file: Option<&Path>) -> Result<(), Error> {
     let _ = std::io::stderr().write_all(text.as_bytes());

@@ -120,7 +120,7 @@ pub fn run(args: CheckArgs) -> Result<u8, Error> {
         0
     };
     for e in &errors {
-        eprintln!("ess-guard: error: {e}");
+        crate::output::error_line(&e.to_string());
         code = code.max(e.exit_code());
     }
     Ok(code)
