@@ -51,12 +51,17 @@ pub fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Run {
 
 /// Runs a prepared command (stdio is set here).
 pub fn run_with(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
+    run_to(cmd, stdin, Stdio::piped())
+}
+
+/// Runs a prepared command with stdout going to `stdout` (captured only when piped).
+pub fn run_to(cmd: &mut Command, stdin: Option<Vec<u8>>, stdout: Stdio) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
     })
-    .stdout(Stdio::piped())
+    .stdout(stdout)
     .stderr(Stdio::piped())
     .env_remove("ESS_GUARD_REPORT")
     .env("ESS_GUARD_NO_TTY", "1");
@@ -72,12 +77,7 @@ pub fn run_with(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
         // A child that stops reading early closes the pipe: that is not the test's failure.
         std::thread::spawn(move || drop(pipe.write_all(&bytes)))
     });
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .unwrap_or_else(|| panic!("no stdout pipe")),
-    );
+    let out = child.stdout.take().map(reader);
     let err = reader(
         child
             .stderr
@@ -89,7 +89,9 @@ pub fn run_with(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
     if let Some(w) = writer {
         let _ = w.join();
     }
-    let stdout = out.join().unwrap_or_default();
+    let stdout = out
+        .map(|o| o.join().unwrap_or_default())
+        .unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
     let (code, signal) = if libc::WIFEXITED(status) {
         (Some(libc::WEXITSTATUS(status)), None)
