@@ -73,8 +73,10 @@ pub enum ValuesError {
         /// What is wrong.
         message: String,
     },
-    /// A `--set`-style argument could not be parsed.
-    #[error("failed parsing {flag} data {expr:?}: {message} (at character {position})")]
+    /// A `--set`-style argument could not be parsed. The argument itself is not shown: `--set`
+    /// carries passwords and client secrets, and this message ends up in CI logs. Only the
+    /// first key, and names in the message that occur in it, are shown.
+    #[error("failed parsing {flag} data for {}: {} (at character {position}; values are not shown)", first_key(expr), redact(message, expr))]
     Set {
         /// `--set`, `--set-string`, `--set-json`, `--set-literal` or `--set-file`.
         flag: &'static str,
@@ -95,6 +97,43 @@ pub enum ValuesError {
         /// The reader's message.
         message: String,
     },
+}
+
+/// The key path before the first `=` of a `--set` argument, quoted, or `an argument`.
+fn first_key(expr: &str) -> String {
+    match expr.split_once('=') {
+        Some((key, _)) if !key.is_empty() => format!("{key:?}"),
+        _ if !expr.contains('=') && expr.len() <= 64 && !expr.contains(',') => format!("{expr:?}"),
+        _ => "an argument".to_string(),
+    }
+}
+
+/// `message` with every quoted part that is not within the first key replaced by `"…"`: the
+/// parser quotes keys, and after a comma inside a value (`--set password=ab,cd`) a "key" is
+/// a piece of the secret.
+fn redact(message: &str, expr: &str) -> String {
+    let key = expr.split_once('=').map_or(expr, |(k, _)| k);
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('"') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let quoted = &after[..end];
+        if !quoted.is_empty() && key.contains(quoted) {
+            out.push('"');
+            out.push_str(quoted);
+            out.push('"');
+        } else {
+            out.push_str("\"…\"");
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {
@@ -899,6 +938,25 @@ mod tests {
     fn empty_and_null_documents_are_empty_maps() {
         for text in ["", "# only a comment\n", "---\n", "null\n", "~", "{}"] {
             assert_eq!(parse(text), json!({}), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn set_errors_do_not_show_values() {
+        for (expr, kind) in [
+            ("auth.password=CANARY,xyz", SetKind::Auto),
+            ("auth.password=ab,CANARY", SetKind::Auto),
+            ("auth.password=ab,CANARY,c=d", SetKind::String),
+            ("auth={\"secret\":\"CANARY\"", SetKind::Json),
+            ("auth[70000]=CANARY", SetKind::Auto),
+        ] {
+            let mut v = Value::Null;
+            let msg = crate::values::strvals::apply_set(&mut v, expr, kind)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| panic!("{expr:?} should fail"));
+            assert!(!msg.contains("CANARY"), "{msg}");
+            assert!(msg.contains("\"auth"), "the first key is named: {msg}");
         }
     }
 
