@@ -221,7 +221,8 @@ fn a_closed_stderr_keeps_the_exit_code() {
         .join("fixtures/bad/valid-legacy.yaml")
         .display()
         .to_string();
-    let cases: [(&[&str], Option<Vec<u8>>, i32); 3] = [
+    type Case<'a> = (&'a [&'a str], Option<Vec<u8>>, i32);
+    let cases: [Case; 3] = [
         (&["check", "--state", "absent", &tabs], None, 2),
         (&["check", "--state", "absent", &tabs, &valid], None, 2),
         (POST_RENDER, Some(read("fixtures/bad/tabs.yaml")), 2),

@@ -55,6 +55,8 @@ pub fn run_with(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
 }
 
 /// Runs a prepared command with stdout going to `stdout` (captured only when piped).
+// The child is reaped by `wait4` below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_to(cmd: &mut Command, stdin: Option<Vec<u8>>, stdout: Stdio) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
