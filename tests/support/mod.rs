@@ -236,3 +236,83 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .expect("create a temporary directory")
 }
+
+/// A sandbox for running Helm: its own data, config, cache and plugin folders, `ess-guard` on
+/// `PATH` (a symlink to the binary under test), and no cluster (`KUBECONFIG=/dev/null`).
+///
+/// Helm 4 finds `postrenderer/v1` plugins in `$HELM_PLUGINS`; Helm 3 gets an empty plugin folder
+/// of its own, because it refuses to load the v1 `plugin.yaml` and complains on every command
+/// (`helm-postrenderer.md` §3.3).
+pub struct HelmSandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl HelmSandbox {
+    pub fn new() -> HelmSandbox {
+        let dir = temp_dir();
+        for sub in ["bin", "data/plugins", "config", "cache", "helm3-plugins"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox folder");
+        }
+        std::os::unix::fs::symlink(bin(), dir.path().join("bin/ess-guard"))
+            .expect("symlink ess-guard");
+        HelmSandbox { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The Helm 4 plugin folder (`$HELM_DATA_HOME/plugins`, where `helm plugin install` writes).
+    pub fn plugins(&self) -> PathBuf {
+        self.path("data/plugins")
+    }
+
+    /// Makes the plugin in `source` (a folder with `plugin.yaml`) visible to Helm 4.
+    pub fn link_plugin(&self, source: &Path) {
+        let name = source.file_name().expect("plugin folder name");
+        std::os::unix::fs::symlink(source, self.plugins().join(name)).expect("symlink plugin");
+    }
+
+    /// Writes a plugin folder `name` holding `plugin_yaml`, visible to Helm 4.
+    pub fn write_plugin(&self, name: &str, plugin_yaml: &str) {
+        let dir = self.plugins().join(name);
+        std::fs::create_dir_all(&dir).expect("create plugin folder");
+        std::fs::write(dir.join("plugin.yaml"), plugin_yaml).expect("write plugin.yaml");
+    }
+
+    /// A Helm 4 command in the sandbox.
+    pub fn helm4(&self, helm: &Path) -> Command {
+        self.command(helm, &self.plugins())
+    }
+
+    /// A Helm 3 command in the sandbox.
+    pub fn helm3(&self, helm: &Path) -> Command {
+        self.command(helm, &self.path("helm3-plugins"))
+    }
+
+    fn command(&self, helm: &Path, plugins: &Path) -> Command {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![self.path("bin")];
+        dirs.extend(std::env::split_paths(&path));
+        let mut cmd = Command::new(helm);
+        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"))
+            .env("HELM_DATA_HOME", self.path("data"))
+            .env("HELM_CONFIG_HOME", self.path("config"))
+            .env("HELM_CACHE_HOME", self.path("cache"))
+            .env("HELM_PLUGINS", plugins)
+            .env("KUBECONFIG", "/dev/null")
+            .env_remove("HELM_NAMESPACE")
+            .env_remove("HELM_KUBECONTEXT")
+            .env_remove("HELM_DRIVER")
+            .env_remove("ESS_GUARD_REPORT")
+            .env_remove("ESS_GUARD_NO_TTY")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// Runs a command to completion and returns its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
