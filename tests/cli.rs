@@ -420,6 +420,29 @@ fn bad_input_is_exit_2_with_one_line_naming_where() {
     }
 }
 
+#[test]
+fn duplicate_kind_cannot_hide_a_synapse_statefulset() {
+    // Kubernetes keeps the last `kind:`; ess-guard must not skip the document as a Service.
+    let hidden = legacy_helm3().replacen("kind: StatefulSet\n", "kind: Service\n", 1)
+        + "kind: StatefulSet\n";
+    let out = post_render(&["--state", "delegated_auth"], &hidden);
+    let summary = summarize(&text(&out.stderr));
+    assert_eq!(code(&out), 1, "stderr: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        summary.first_rule.as_deref(),
+        Some("no-rollback"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        summary.ids("warning"),
+        ["duplicate-key"],
+        "stderr: {}",
+        text(&out.stderr)
+    );
+}
+
 // ---- the post-renderer call -------------------------------------------------------------------
 
 #[test]
