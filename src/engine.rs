@@ -154,8 +154,13 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
                 findings.extend(fs.iter().cloned());
                 findings.push(unverified(current));
                 Some(*s)
-            } else if verdicts.iter().all(|v| *v == verdicts[0]) {
-                // Every reading gives the same verdict: report what they share, once.
+            } else if verdicts.iter().all(|v| *v == verdicts[0])
+                && several.iter().all(|s| state::decide(current, *s).is_ok() == state::decide(current, several[0]).is_ok())
+            {
+                // Every reading gives the same verdict and the marker allows them alike: report
+                // what they share, once. When the marker allows one reading and refuses another
+                // (legacy_auth: step 2 yes, step 3 no), the step decides the outcome even if
+                // both readings also fail a config rule, so that is ambiguous-step below.
                 let mut shared: Vec<Finding> = Vec::new();
                 for (_, fs) in &per_reading {
                     for f in fs {
@@ -167,12 +172,19 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
                 findings.extend(shared);
                 None
             } else {
+                let outcome = |fs: &[Finding]| {
+                    let ids: Vec<&str> = fs.iter().filter(|f| fail_on.rejects(f.severity)).map(|f| f.rule.id()).collect();
+                    if ids.is_empty() {
+                        "allowed".to_string()
+                    } else {
+                        format!("rejected: {}", ids.join(", "))
+                    }
+                };
                 findings.push(Finding::new(
                     RuleId::AmbiguousStep,
                     format!(
-                        "stored marker is {current}: this render is either {} (allowed) or {} (rejected), and hooks are not visible to tell them apart",
-                        per_reading.iter().filter(|(_, fs)| !rejects(fs)).map(|(s, _)| s.describe()).collect::<Vec<_>>().join(", "),
-                        per_reading.iter().filter(|(_, fs)| rejects(fs)).map(|(s, _)| s.describe()).collect::<Vec<_>>().join(", "),
+                        "stored marker is {current}: this render is either {}, and hooks are not visible to tell them apart",
+                        per_reading.iter().map(|(s, fs)| format!("{} ({})", s.describe(), outcome(fs))).collect::<Vec<_>>().join(" or "),
                     ),
                 ));
                 None
@@ -359,6 +371,12 @@ mod tests {
             assert_eq!(e.verdict, Verdict::Allowed);
             assert!(rules(&e).contains(&"unverified-step"));
         }
+        // From legacy_auth the marker decides between the readings, even when both also fail a
+        // config rule: still ambiguous-step.
+        let mut no_bcrypt = facts(amb.clone());
+        no_bcrypt.mas_auth = Some(MasAuth::default());
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &no_bcrypt, None, FailOn::Error).expect("evaluates");
+        assert_eq!(rules(&e), vec!["ambiguous-step"]);
         let bad = Intent { step: Some(Step::Legacy), origin: "--step" };
         assert!(evaluate(&observed(MarkerState::Absent), &facts(amb), Some(bad), FailOn::Error).is_err());
     }

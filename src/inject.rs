@@ -224,6 +224,12 @@ fn edited_documents<'s>(stream: &'s Stream, plan: &Plan) -> Result<Vec<(&'s crat
         let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits).map_err(|e| format!("{}: {e}", doc.label()))?;
         out.push((doc, edited));
     }
+    // `plan.edits` is not in document order (the syn2mas Job's edit is planned last, and Helm 4
+    // puts that Job before the StatefulSets), hence the lookup by index; an edit that found no
+    // document is a bug, never a silent no-op.
+    if out.len() != plan.edits.len() {
+        return Err(format!("{} planned edit(s) matched no document", plan.edits.len() - out.len()));
+    }
     Ok(out)
 }
 

@@ -416,7 +416,10 @@ fn prescan_kind(body: &str) -> Option<&str> {
         if let Some(value) = rest.strip_prefix("kind:") {
             let line = value.split('\n').next().unwrap_or("");
             let kind = line.trim().trim_matches(['"', '\'']);
-            return (!kind.is_empty() && !kind.contains([' ', '#', '{', '['])).then_some(kind);
+            // A second column-0 `kind:` is a duplicate key and the last one wins (as in
+            // Kubernetes): only a full parse can tell, so do not skip the document.
+            let duplicate = memchr::memmem::find(value.as_bytes(), b"\nkind:").is_some();
+            return (!duplicate && !kind.is_empty() && !kind.contains([' ', '#', '{', '['])).then_some(kind);
         }
         let next = memchr::memmem::find(rest.as_bytes(), b"\nkind:")?;
         rest = &rest[next + 1..];
@@ -558,5 +561,6 @@ mod tests {
         assert_eq!(prescan_kind("a: 1\nkind: Service\n"), Some("Service"));
         assert_eq!(prescan_kind("spec:\n  kind: Service\n"), None);
         assert_eq!(prescan_kind("kind: \"Job\"\n"), Some("Job"));
+        assert_eq!(prescan_kind("kind: Service\nspec: {}\nkind: StatefulSet\n"), None);
     }
 }
