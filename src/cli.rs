@@ -13,7 +13,12 @@ use crate::state::{MarkerState, Step};
 /// Called with flags only (as Helm 3 does with --post-renderer-args), ess-guard acts as the
 /// post-renderer.
 #[derive(Debug, Parser)]
-#[command(name = "ess-guard", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ess-guard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -327,10 +332,19 @@ mod tests {
     #[test]
     fn flags_only_means_post_render() {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(normalise_args(v(&["g", "--state=absent"]), false), v(&["g", "post-render", "--state=absent"]));
+        assert_eq!(
+            normalise_args(v(&["g", "--state=absent"]), false),
+            v(&["g", "post-render", "--state=absent"])
+        );
         assert_eq!(normalise_args(v(&["g"]), false), v(&["g", "post-render"]));
         assert_eq!(normalise_args(v(&["g"]), true), v(&["g"]));
-        assert_eq!(normalise_args(v(&["g", "--help"]), false), v(&["g", "--help"]));
-        assert_eq!(normalise_args(v(&["g", "check"]), false), v(&["g", "check"]));
+        assert_eq!(
+            normalise_args(v(&["g", "--help"]), false),
+            v(&["g", "--help"])
+        );
+        assert_eq!(
+            normalise_args(v(&["g", "check"]), false),
+            v(&["g", "check"])
+        );
     }
 }

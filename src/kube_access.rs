@@ -20,11 +20,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Resource as _;
 use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
-use kube::core::Request;
 use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::Request;
+use kube::Resource as _;
 use serde_json::Value;
 
 /// Field manager name sent with writes.
@@ -690,8 +690,7 @@ impl ErrorChain {
                     timed_out = true;
                 }
             }
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
             {
                 timed_out = true;
@@ -724,7 +723,10 @@ fn flatten_errors<'a>(
         return;
     }
     out.push(e);
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         // io.source() is inner.source(), so the recursion covers it.
         flatten_errors(inner, out);
         return;

@@ -4,7 +4,6 @@
 //! `absent`, but an absent marker on a release that already runs Synapse without MAS is
 //! treated as `legacy_auth` (the chart would otherwise allow a jump straight to MAS).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::StateArgs;
@@ -21,7 +20,7 @@ const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy
 /// Connection settings from the flags, following kubectl/Helm conventions.
 pub fn connect_options(args: &StateArgs) -> ConnectOptions {
     ConnectOptions {
-        kubeconfig: args.kubeconfig.clone().map(PathBuf::from),
+        kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
         namespace: args.namespace.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
@@ -45,7 +44,9 @@ pub struct LiveState {
 
 impl LiveState {
     pub fn from_args(args: &StateArgs) -> LiveState {
-        LiveState { opts: connect_options(args) }
+        LiveState {
+            opts: connect_options(args),
+        }
     }
 }
 
@@ -61,7 +62,11 @@ impl StateSource for LiveState {
             opts.namespace = target.namespace.clone();
         }
         let cluster = connect(&opts)?;
-        let origin = format!("ConfigMap {}/{configmap} at {}", cluster.namespace(), cluster.server_url());
+        let origin = format!(
+            "ConfigMap {}/{configmap} at {}",
+            cluster.namespace(),
+            cluster.server_url()
+        );
         match cluster.get_configmap(&configmap) {
             Ok(Some(cm)) => {
                 let facts = ConfigMapFacts {
@@ -71,7 +76,9 @@ impl StateSource for LiveState {
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
                 };
-                facts.into_observed(origin).map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                facts
+                    .into_observed(origin)
+                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
             }
             Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
             Err(e) => Err(state_error(&e)),
@@ -82,14 +89,29 @@ impl StateSource for LiveState {
 /// No marker: look for evidence that the release already runs Synapse without MAS. The extra
 /// reads are optional; without permission for them ess-guard warns and keeps `absent`.
 fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
-    let mut observed = Observed { state: MarkerState::Absent, origin, notes: Vec::new() };
-    let Some(release) = &target.release else { return observed };
-    let note = |message: String| InputNote { rule: RuleId::LegacyInferred, message, resource: None, source: None };
+    let mut observed = Observed {
+        state: MarkerState::Absent,
+        origin,
+        notes: Vec::new(),
+    };
+    let Some(release) = &target.release else {
+        return observed;
+    };
+    let note = |message: String| InputNote {
+        rule: RuleId::LegacyInferred,
+        message,
+        resource: None,
+        source: None,
+    };
     let legacy_from_release = match cluster.latest_release(release, true) {
         Ok(Some(rel)) => {
-            let facts = crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
+            let facts =
+                crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
             match facts.map(|f| f.requested) {
-                Ok(Requested::Step(Step::Legacy)) => Some(format!("Helm release {release} v{} runs Synapse without MAS", rel.version)),
+                Ok(Requested::Step(Step::Legacy)) => Some(format!(
+                    "Helm release {release} v{} runs Synapse without MAS",
+                    rel.version
+                )),
                 Ok(_) => return observed,
                 Err(_) => None,
             }
@@ -123,7 +145,9 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
     };
     if let Some(evidence) = evidence {
         observed.state = MarkerState::LegacyAuth;
-        observed.notes.push(note(format!("no marker stored, but {evidence}: treated as legacy_auth")));
+        observed.notes.push(note(format!(
+            "no marker stored, but {evidence}: treated as legacy_auth"
+        )));
     }
     observed
 }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// The bearer token in the generated kubeconfig.
 pub const TOKEN: &str = "fake-token";
@@ -702,15 +702,9 @@ fn route(path: &str) -> Option<Route> {
             };
             (kind, (ns.to_string(), rest))
         }
-        [
-            "apis",
-            "apps",
-            "v1",
-            "namespaces",
-            ns,
-            "statefulsets",
-            rest @ ..,
-        ] => (Kind::StatefulSet, (ns.to_string(), rest)),
+        ["apis", "apps", "v1", "namespaces", ns, "statefulsets", rest @ ..] => {
+            (Kind::StatefulSet, (ns.to_string(), rest))
+        }
         _ => return None,
     };
     let (namespace, rest) = rest;
