@@ -4,7 +4,6 @@
 //! `absent`, but an absent marker on a release that already runs Synapse without MAS is
 //! treated as `legacy_auth` (the chart would otherwise allow a jump straight to MAS).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::StateArgs;
@@ -21,7 +20,7 @@ const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy
 /// Connection settings from the flags, following kubectl/Helm conventions.
 pub fn connect_options(args: &StateArgs) -> ConnectOptions {
     ConnectOptions {
-        kubeconfig: args.kubeconfig.clone().map(PathBuf::from),
+        kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
         namespace: args.namespace.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),

@@ -40,7 +40,7 @@ pub fn split(input: &[u8]) -> Vec<Chunk> {
         let line_end = memchr::memchr(b'\n', &input[line_start..])
             .map(|i| line_start + i + 1)
             .unwrap_or(input.len());
-        if is_separator(&input[line_start..line_end].strip_suffix(b"\n").unwrap_or(&input[line_start..line_end])) {
+        if is_separator(input[line_start..line_end].strip_suffix(b"\n").unwrap_or(&input[line_start..line_end])) {
             if started || line_start > 0 {
                 current.body.end = line_start;
                 chunks.push(current);

@@ -932,10 +932,10 @@ fn patch(
         return not_found(r, name);
     };
     let current_rv = current["metadata"]["resourceVersion"].clone();
-    if let Some(_) = patch_doc
+    if patch_doc
         .get("metadata")
         .and_then(|m| m.get("resourceVersion"))
-        .filter(|wanted| !wanted.is_null() && **wanted != current_rv)
+        .is_some_and(|wanted| !wanted.is_null() && *wanted != current_rv)
     {
         let mut details = json!({ "name": name, "kind": r.kind.resource() });
         if !r.kind.group().is_empty() {
