@@ -99,7 +99,13 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let observed = source.observe(&target)?;
     let next = state::next_step(observed.state);
     let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
-    let namespace = args.state.namespace.clone().unwrap_or_else(|| "NAMESPACE".to_string());
+    // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
+    let namespace = args
+        .state
+        .namespace
+        .clone()
+        .or_else(|| std::env::var("HELM_NAMESPACE").ok().filter(|n| !n.is_empty()))
+        .unwrap_or_else(|| "NAMESPACE".to_string());
     let mut missing = Vec::new();
     if let (Some(step), Some(f)) = (next, &facts) {
         // The same engine as every other command, asked about the next step.
