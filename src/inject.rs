@@ -218,19 +218,25 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
 /// at the end behind their own `---`. Every edit is verified (see [`edit::apply`]).
 pub fn apply(stream: &Stream, plan: &Plan) -> Result<String, String> {
     let mut out = String::with_capacity(stream.input.len() + 1024 * (plan.added.len() + 1));
-    let mut edits = plan.edits.iter().peekable();
+    // `plan.edits` is not in document order: the syn2mas Job's edit is planned after the loop
+    // over documents, and Helm 4 puts that Job before the Synapse StatefulSets. Look edits up
+    // by index, and refuse to write output if any edit found no document.
+    let mut applied = 0;
     for doc in &stream.docs {
-        match edits.peek() {
-            Some((index, doc_edits)) if *index == doc.index => {
+        match plan.edits.iter().find(|(index, _)| *index == doc.index) {
+            Some((_, doc_edits)) => {
                 let resource = doc.resources().first().ok_or_else(|| format!("{}: nothing to edit", doc.label()))?;
                 let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits)
                     .map_err(|e| format!("{}: {e}", doc.label()))?;
                 out.push_str(&stream.input[doc.chunk.separator.clone()]);
                 out.push_str(&edited);
-                edits.next();
+                applied += 1;
             }
-            _ => out.push_str(stream.raw(doc)),
+            None => out.push_str(stream.raw(doc)),
         }
+    }
+    if applied != plan.edits.len() {
+        return Err(format!("{} planned edit(s) matched no document", plan.edits.len() - applied));
     }
     for added in &plan.added {
         if !out.is_empty() && !out.ends_with('\n') {
