@@ -884,6 +884,24 @@ fn helm3_capture_without_hooks_finds_release_and_namespace() {
     assert!(run.stdout.contains(RESTORE));
     assert_one_marker_get(&server);
 
+    // Helm 4 capture (hooks visible): the syn2mas hook Job, which Helm 4 puts before the
+    // Synapse StatefulSets, is hardened as the report says.
+    let capture =
+        Path::new(&shared).join("ess-renders/postrender-input/helm4/step2-syn2mas-migrate.yaml");
+    server.clear_requests();
+    let run = ess_guard(
+        &["--kubeconfig", &kubeconfig, "--no-tty"],
+        Some(&std::fs::read(&capture).expect("read capture")),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(RESTORE));
+    assert!(
+        run.stdout.contains("SYN2MAS_SCALE_DOWN_MAX_RETRIES"),
+        "the Job edit was lost"
+    );
+    assert_one_marker_get(&server);
+
     // Helm 4 capture (hooks visible) of step 2 with workers, after the migration: rejected.
     let capture = Path::new(&shared).join("ess-renders/postrender-input/helm4/step2-workers.yaml");
     let server = fake_with_state("syn2mas_migrated");
