@@ -666,6 +666,38 @@ fn absent_with_synapse_statefulset_is_legacy_inferred() {
     );
     assert_absent_evidence_reads(&server);
 
+    // plan says the state was inferred, not read.
+    let plan = |format: &str| {
+        ess_guard(
+            &[
+                "plan",
+                "--kubeconfig",
+                &kubeconfig,
+                "-r",
+                "ess",
+                "-n",
+                "ess",
+                "--format",
+                format,
+            ],
+            None,
+            &[],
+        )
+    };
+    let run = plan("yaml");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "\nwarning[legacy-inferred]: no marker stored, but StatefulSet ess-synapse-main exists: treated as legacy_auth\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    let v: Value = serde_json::from_str(&plan("json").stdout).expect("JSON");
+    assert_eq!(v["state"], "legacy_auth");
+    assert_eq!(v["warnings"][0]["rule"], "legacy-inferred");
+    assert_eq!(v["next_step"], "dry-run");
+
     server.clear_requests();
     let run = check_live(&kubeconfig, "step3", &[]);
     assert_eq!(run.code, 1);
@@ -1176,6 +1208,7 @@ fn plan_for_every_stored_state() {
         assert_eq!(run.code, 0, "{state}: {}", run.stderr);
         let v: Value = serde_json::from_str(&run.stdout).expect("plan JSON");
         assert_eq!(v["state"], state);
+        assert_eq!(v["warnings"], json!([]));
         assert_eq!(v["allowed_next"], json!(allowed));
         assert_eq!(v["next_step"], json!(next));
         assert!(v["state_origin"]
