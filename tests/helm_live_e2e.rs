@@ -108,12 +108,7 @@ impl Setup {
                 report.display()
             ))
             .args(extra);
-        for var in [
-            "HELM_NAMESPACE",
-            "HELM_KUBECONTEXT",
-            "ESS_GUARD_REPORT",
-            "ESS_GUARD_NO_TTY",
-        ] {
+        for var in cluster::SCRUBBED_ENV {
             cmd.env_remove(var);
         }
         let path = format!(

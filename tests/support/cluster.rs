@@ -243,19 +243,30 @@ impl Run {
 /// Longest a single ess-guard run may take before the test kills it and fails.
 pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Variables of the caller's environment that would change what ess-guard reads or where it
+/// connects; removed for every run. (The test servers listen on 127.0.0.1: a proxy setting
+/// from CI must not route to them, and ess-guard refuses proxies.)
+pub const SCRUBBED_ENV: &[&str] = &[
+    "KUBECONFIG",
+    "HELM_NAMESPACE",
+    "HELM_KUBECONTEXT",
+    "ESS_GUARD_REPORT",
+    "ESS_GUARD_NO_TTY",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// Runs the real ess-guard binary with `args`, `stdin` (empty when `None`) and extra `env`.
-/// The caller's KUBECONFIG, HELM_NAMESPACE, HELM_KUBECONTEXT and ESS_GUARD_* settings are
-/// removed so that only what the test passes counts; the report never goes to /dev/tty.
+/// [`SCRUBBED_ENV`] is removed so that only what the test passes counts; the report never goes
+/// to /dev/tty.
 pub fn ess_guard(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ess-guard"));
     cmd.args(args);
-    for var in [
-        "KUBECONFIG",
-        "HELM_NAMESPACE",
-        "HELM_KUBECONTEXT",
-        "ESS_GUARD_REPORT",
-        "ESS_GUARD_NO_TTY",
-    ] {
+    for var in SCRUBBED_ENV {
         cmd.env_remove(var);
     }
     cmd.env("ESS_GUARD_NO_TTY", "1");
