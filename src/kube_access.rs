@@ -20,11 +20,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Resource as _;
 use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
-use kube::core::Request;
 use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::Request;
+use kube::Resource as _;
 use serde_json::Value;
 
 /// Field manager name sent with writes.
@@ -697,8 +697,7 @@ impl ErrorChain {
                     timed_out = true;
                 }
             }
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
             {
                 timed_out = true;
@@ -731,7 +730,10 @@ fn flatten_errors<'a>(
         return;
     }
     out.push(e);
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         // io.source() is inner.source(), so the recursion covers it.
         flatten_errors(inner, out);
         return;
@@ -1129,11 +1131,23 @@ mod tests {
         let not_found = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"ess-markers\" not found","reason":"NotFound","details":{"name":"ess-markers","kind":"configmaps"},"code":404}"#;
         assert!(is_object_not_found(not_found, "configmaps", "ess-markers"));
         assert!(!is_object_not_found(not_found, "configmaps", "other"));
-        assert!(!is_object_not_found(not_found, "statefulsets", "ess-markers"));
+        assert!(!is_object_not_found(
+            not_found,
+            "statefulsets",
+            "ess-markers"
+        ));
         // Unknown path on a real API server, a proxy's page, an empty or non-Status body.
         let unknown_path = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
-        assert!(!is_object_not_found(unknown_path, "configmaps", "ess-markers"));
-        assert!(!is_object_not_found(b"<html>404 Not Found</html>", "configmaps", "ess-markers"));
+        assert!(!is_object_not_found(
+            unknown_path,
+            "configmaps",
+            "ess-markers"
+        ));
+        assert!(!is_object_not_found(
+            b"<html>404 Not Found</html>",
+            "configmaps",
+            "ess-markers"
+        ));
         assert!(!is_object_not_found(b"", "configmaps", "ess-markers"));
         assert!(!is_object_not_found(b"{}", "configmaps", "ess-markers"));
     }

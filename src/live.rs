@@ -44,7 +44,9 @@ pub struct LiveState {
 
 impl LiveState {
     pub fn from_args(args: &StateArgs) -> LiveState {
-        LiveState { opts: connect_options(args) }
+        LiveState {
+            opts: connect_options(args),
+        }
     }
 }
 
@@ -70,7 +72,11 @@ impl StateSource for LiveState {
             ))
         })?;
         let cluster = connect(&self.options_for(target))?;
-        let origin = format!("ConfigMap {}/{configmap} at {}", cluster.namespace(), cluster.server_url());
+        let origin = format!(
+            "ConfigMap {}/{configmap} at {}",
+            cluster.namespace(),
+            cluster.server_url()
+        );
         match cluster.get_configmap(&configmap) {
             Ok(Some(cm)) => {
                 let facts = ConfigMapFacts {
@@ -80,7 +86,9 @@ impl StateSource for LiveState {
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
                 };
-                facts.into_observed(origin).map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                facts
+                    .into_observed(origin)
+                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
             }
             Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
             Err(e) => Err(state_error(&e)),
@@ -91,14 +99,29 @@ impl StateSource for LiveState {
 /// No marker: look for evidence that the release already runs Synapse without MAS. The extra
 /// reads are optional; without permission for them ess-guard warns and keeps `absent`.
 fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
-    let mut observed = Observed { state: MarkerState::Absent, origin, notes: Vec::new() };
-    let Some(release) = &target.release else { return observed };
-    let note = |message: String| InputNote { rule: RuleId::LegacyInferred, message, resource: None, source: None };
+    let mut observed = Observed {
+        state: MarkerState::Absent,
+        origin,
+        notes: Vec::new(),
+    };
+    let Some(release) = &target.release else {
+        return observed;
+    };
+    let note = |message: String| InputNote {
+        rule: RuleId::LegacyInferred,
+        message,
+        resource: None,
+        source: None,
+    };
     let legacy_from_release = match cluster.latest_release(release, true) {
         Ok(Some(rel)) => {
-            let facts = crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
+            let facts =
+                crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
             match facts.map(|f| f.requested) {
-                Ok(Requested::Step(Step::Legacy)) => Some(format!("Helm release {release} v{} runs Synapse without MAS", rel.version)),
+                Ok(Requested::Step(Step::Legacy)) => Some(format!(
+                    "Helm release {release} v{} runs Synapse without MAS",
+                    rel.version
+                )),
                 Ok(_) => return observed,
                 Err(_) => None,
             }
@@ -132,7 +155,9 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
     };
     if let Some(evidence) = evidence {
         observed.state = MarkerState::LegacyAuth;
-        observed.notes.push(note(format!("no marker stored, but {evidence}: treated as legacy_auth")));
+        observed.notes.push(note(format!(
+            "no marker stored, but {evidence}: treated as legacy_auth"
+        )));
     }
     observed
 }
@@ -142,15 +167,32 @@ mod tests {
     use super::*;
 
     fn target(namespace: Option<&str>) -> MarkerTarget {
-        MarkerTarget { configmap: Some("ess-markers".into()), namespace: namespace.map(str::to_string), release: Some("ess".into()) }
+        MarkerTarget {
+            configmap: Some("ess-markers".into()),
+            namespace: namespace.map(str::to_string),
+            release: Some("ess".into()),
+        }
     }
 
     #[test]
     fn explicit_namespace_beats_the_render_which_beats_the_environment() {
-        let flag = LiveState::from_args(&StateArgs { namespace: Some("flag".into()), ..StateArgs::default() });
-        assert_eq!(flag.options_for(&target(Some("render"))).namespace.as_deref(), Some("flag"));
+        let flag = LiveState::from_args(&StateArgs {
+            namespace: Some("flag".into()),
+            ..StateArgs::default()
+        });
+        assert_eq!(
+            flag.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("flag")
+        );
         let none = LiveState::from_args(&StateArgs::default());
-        assert_eq!(none.options_for(&target(Some("render"))).namespace.as_deref(), Some("render"));
+        assert_eq!(
+            none.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("render")
+        );
         // Neither: left to kube_access ($HELM_NAMESPACE, then the context's namespace).
         assert_eq!(none.options_for(&target(None)).namespace, None);
     }
@@ -163,14 +205,20 @@ mod tests {
         let cli = crate::cli::Cli::command();
         for sub in ["post-render", "check", "plan", "values", "recover"] {
             let cmd = cli.find_subcommand(sub).expect("subcommand");
-            let ns = cmd.get_arguments().find(|a| a.get_id() == "namespace").expect("-n");
+            let ns = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == "namespace")
+                .expect("-n");
             assert_eq!(ns.get_env(), None, "{sub}");
         }
     }
 
     #[test]
     fn timeout_is_at_least_one_second() {
-        let opts = connect_options(&StateArgs { timeout: 0, ..StateArgs::default() });
+        let opts = connect_options(&StateArgs {
+            timeout: 0,
+            ..StateArgs::default()
+        });
         assert_eq!(opts.timeout, Duration::from_secs(1));
     }
 }

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use fake_apiserver::{Behaviour, FakeApiServer, Fault, USER};
 use ess_guard::kube_access::{Cluster, ConnectOptions, KubeError};
-use serde_json::{Value, json};
+use fake_apiserver::{Behaviour, FakeApiServer, Fault, USER};
+use serde_json::{json, Value};
 
 const NS: &str = "ess";
 
@@ -519,12 +519,10 @@ fn path_faults_and_other_calls() {
 fn token_required_gives_unauthorized() {
     let server = FakeApiServer::start(Behaviour::normal().require_token());
     server.put_configmap(NS, markers_cm());
-    assert!(
-        connect(&server)
-            .get_configmap("ess-markers")
-            .unwrap()
-            .is_some()
-    );
+    assert!(connect(&server)
+        .get_configmap("ess-markers")
+        .unwrap()
+        .is_some());
 
     for (file, token) in [("wrong", Some("wrong-token")), ("none", None)] {
         let kc = server.write_kubeconfig_variant(file, &server.url(), token, None);
