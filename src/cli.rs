@@ -69,8 +69,12 @@ pub struct StateArgs {
     /// Helm release name (else taken from the render's markers Job).
     #[arg(short = 'r', long, value_name = "NAME")]
     pub release: Option<String>,
-    /// Release namespace.
-    #[arg(short = 'n', long, env = "HELM_NAMESPACE", value_name = "NS")]
+    /// Release namespace (else the namespace the render names, then $HELM_NAMESPACE, then the
+    /// kubeconfig context's).
+    // Not `env = "HELM_NAMESPACE"`: Helm passes no namespace to a post-renderer, so the render's
+    // namespace is what Helm really used and must beat a HELM_NAMESPACE left in the environment
+    // (kube_access reads it after the render).
+    #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Kubeconfig file (else $KUBECONFIG, ~/.kube/config, in-cluster).
     #[arg(long, value_name = "FILE")]

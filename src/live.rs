@@ -50,6 +50,20 @@ impl LiveState {
     }
 }
 
+impl LiveState {
+    /// The connection for one target. Namespace: `-n`, else the one the target names (from the
+    /// render: Helm does not pass its `-n` to a post-renderer, but the chart writes it into
+    /// every document), else `$HELM_NAMESPACE`, else the kubeconfig context's (the last two are
+    /// resolved by [`Cluster::connect`]).
+    fn options_for(&self, target: &MarkerTarget) -> ConnectOptions {
+        let mut opts = self.opts.clone();
+        if opts.namespace.is_none() {
+            opts.namespace = target.namespace.clone();
+        }
+        opts
+    }
+}
+
 impl StateSource for LiveState {
     fn observe(&self, target: &MarkerTarget) -> Result<Observed, Error> {
         let configmap = target.configmap.clone().ok_or_else(|| {
@@ -57,11 +71,7 @@ impl StateSource for LiveState {
                 "cannot tell which marker ConfigMap to read: pass --release NAME (through --post-renderer-args=--release=NAME under Helm), or {ESCAPE}"
             ))
         })?;
-        let mut opts = self.opts.clone();
-        if opts.namespace.is_none() {
-            opts.namespace = target.namespace.clone();
-        }
-        let cluster = connect(&opts)?;
+        let cluster = connect(&self.options_for(target))?;
         let origin = format!(
             "ConfigMap {}/{configmap} at {}",
             cluster.namespace(),
@@ -150,4 +160,65 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
         )));
     }
     observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(namespace: Option<&str>) -> MarkerTarget {
+        MarkerTarget {
+            configmap: Some("ess-markers".into()),
+            namespace: namespace.map(str::to_string),
+            release: Some("ess".into()),
+        }
+    }
+
+    #[test]
+    fn explicit_namespace_beats_the_render_which_beats_the_environment() {
+        let flag = LiveState::from_args(&StateArgs {
+            namespace: Some("flag".into()),
+            ..StateArgs::default()
+        });
+        assert_eq!(
+            flag.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("flag")
+        );
+        let none = LiveState::from_args(&StateArgs::default());
+        assert_eq!(
+            none.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("render")
+        );
+        // Neither: left to kube_access ($HELM_NAMESPACE, then the context's namespace).
+        assert_eq!(none.options_for(&target(None)).namespace, None);
+    }
+
+    #[test]
+    fn helm_namespace_is_not_folded_into_the_flag() {
+        // If clap read $HELM_NAMESPACE into -n, a value left in the shell would beat the
+        // render's namespace (see options_for).
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        for sub in ["post-render", "check", "plan", "values", "recover"] {
+            let cmd = cli.find_subcommand(sub).expect("subcommand");
+            let ns = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == "namespace")
+                .expect("-n");
+            assert_eq!(ns.get_env(), None, "{sub}");
+        }
+    }
+
+    #[test]
+    fn timeout_is_at_least_one_second() {
+        let opts = connect_options(&StateArgs {
+            timeout: 0,
+            ..StateArgs::default()
+        });
+        assert_eq!(opts.timeout, Duration::from_secs(1));
+    }
 }

@@ -18,12 +18,21 @@ use crate::state::{self, MarkerState, Step};
 struct Plan {
     state: MarkerState,
     state_origin: String,
+    /// How the state was learnt, when it was not simply read (e.g. `legacy-inferred`: no
+    /// marker stored but Synapse runs; `unmanaged-marker`).
+    warnings: Vec<PlanWarning>,
     position: &'static str,
     allowed_next: Vec<Step>,
     next_step: Option<Step>,
     command: Option<String>,
     preconditions: Vec<String>,
     missing: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+struct PlanWarning {
+    rule: &'static str,
+    message: String,
 }
 
 fn position(state: MarkerState) -> &'static str {
@@ -111,10 +120,16 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let observed = source.observe(&target)?;
     let next = state::next_step(observed.state);
     let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
+    // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
     let namespace = args
         .state
         .namespace
         .clone()
+        .or_else(|| {
+            std::env::var("HELM_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+        })
         .unwrap_or_else(|| "NAMESPACE".to_string());
     let mut missing = Vec::new();
     if let (Some(step), Some(f)) = (next, &facts) {
@@ -137,6 +152,14 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let plan = Plan {
         state: observed.state,
         state_origin: observed.origin.clone(),
+        warnings: observed
+            .notes
+            .iter()
+            .map(|n| PlanWarning {
+                rule: n.rule.id(),
+                message: n.message.clone(),
+            })
+            .collect(),
         position: position(observed.state),
         allowed_next: state::allowed_steps(observed.state),
         next_step: next,
@@ -157,6 +180,9 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
 fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "marker:   {} (from {})", plan.state, plan.state_origin);
+    for w in &plan.warnings {
+        let _ = writeln!(out, "warning[{}]: {}", w.rule, w.message);
+    }
     let _ = writeln!(out, "position: {}", plan.position);
     let allowed: Vec<&str> = plan.allowed_next.iter().map(|s| s.as_str()).collect();
     let _ = writeln!(out, "allowed:  {}", allowed.join(", "));
