@@ -27,6 +27,8 @@ pub enum Command {
     PostRender(PostRenderArgs),
     /// List the rules (`--format markdown` writes docs/rules.md).
     Rules(RulesArgs),
+    /// Compare two renders resource by resource.
+    Diff(crate::diff::DiffArgs),
 }
 
 /// Where the stored marker comes from.

@@ -2,6 +2,7 @@
 //! code.
 
 pub mod check;
+pub mod diff;
 pub mod post_render;
 pub mod rules;
 
@@ -14,5 +15,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Check(args) => check::run(args),
         Command::PostRender(args) => post_render::run(args),
         Command::Rules(args) => rules::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }
