@@ -38,21 +38,22 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str, context: us
 const IGNORE_PATH_HELP: &str = "\
 Leave a path out of the comparison (repeatable). Two forms:
 
-  $.JSONPATH        An RFC 9535 JSONPath, run on every resource; every node it selects is
-                    removed. Quote it for the shell, e.g.
-                    '$.metadata.labels[\"k8s.element.io/synapse-config-hash\"]'
-                    '$.spec.template.spec.containers[*].image'
-                    '$.data[\"user-password-scheme.yml\"]'
+$.JSONPATH
+    An RFC 9535 JSONPath, run on every resource; every node it selects is
+    removed. Quote it for the shell, e.g.
+      '$.metadata.labels[\"k8s.element.io/synapse-config-hash\"]'
+      '$.spec.template.spec.containers[*].image'
+      '$.data[\"user-password-scheme.yml\"]'
 
-  labels:GLOB       Label (or annotation) keys matching GLOB, removed from every
-  annotations:GLOB  metadata.labels (metadata.annotations) map of a resource: its own and
-                    those of its pod, job and volume-claim templates. `*` matches any run of
-                    characters (`/` included), `?` one character, e.g.
-                    'labels:k8s.element.io/*-hash'   'annotations:checksum/*'
+labels:GLOB, annotations:GLOB
+    Label (annotation) keys matching GLOB, removed from every metadata.labels
+    (metadata.annotations) map of a resource: its own and those of its pod, job
+    and volume-claim templates. `*` matches any run of characters (`/` too), `?`
+    one character, e.g. 'labels:k8s.element.io/*-hash', 'annotations:checksum/*'
 
-Removed paths are taken out of both sides before comparing, so a resource that differs only
-there is unchanged and does not count toward --exit-code. A map left empty by a removal is
-removed too.";
+Removed paths are taken out of both sides before comparing: a resource that
+differs only there is unchanged and does not count toward --exit-code. A map
+left empty by a removal is removed too.";
 
 const AFTER_HELP: &str = "\
 Output (--output):
@@ -84,10 +85,13 @@ Examples:
 #[derive(Debug, Clone, Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct DiffArgs {
-    /// OLD and NEW: files, directories of YAML files, or `-` for stdin (one side at most).
-    /// With --guard, one render.
-    #[arg(value_name = "OLD NEW", num_args = 1..=2, required = true)]
-    pub inputs: Vec<String>,
+    /// The old render: a file, a directory of YAML files, or `-` for stdin. With --guard, the
+    /// render to guard.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new render, in the same forms (only one side can be `-`).
+    #[arg(value_name = "NEW")]
+    pub new: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub output: DiffOutput,
@@ -339,11 +343,12 @@ impl DiffArgs {
 pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
     let rules = args.rules()?;
     let (comparison, mut stderr) = if args.guard {
-        let [render] = args.inputs.as_slice() else {
+        if args.new.is_some() {
             return Err(Error::Usage(
                 "diff --guard takes one render (it is compared with the guard's output)".into(),
             ));
-        };
+        }
+        let render = &args.old;
         match guarded_sides(args, render)? {
             Guarded::Sides(old, new, report) => (compare(old, new, &rules), report),
             Guarded::Rejected(report) => {
@@ -358,9 +363,9 @@ pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
         if let Some(flag) = args.stray_guard_flag() {
             return Err(Error::Usage(format!("{flag} only applies with --guard")));
         }
-        let [old, new] = args.inputs.as_slice() else {
+        let (old, Some(new)) = (&args.old, &args.new) else {
             return Err(Error::Usage(
-                "diff takes two inputs, OLD and NEW (or one with --guard)".into(),
+                "diff takes two renders, OLD and NEW (or one with --guard)".into(),
             ));
         };
         if old == "-" && new == "-" {
