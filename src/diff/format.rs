@@ -95,10 +95,7 @@ fn side_text(diff: &ResourceDiff, new_side: bool, show_secrets: bool) -> Rendere
         (&diff.old, &diff.new)
     };
     let Some(this) = this else {
-        return Rendered {
-            text: String::new(),
-            paths: Vec::new(),
-        };
+        return Rendered::empty();
     };
     let value = &this.resource.value;
     if show_secrets || !secret::is_secret(&this.resource.id) {

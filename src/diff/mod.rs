@@ -371,10 +371,15 @@ pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
         if old == "-" && new == "-" {
             return Err(Error::Usage("only one side can be `-` (stdin)".into()));
         }
-        (
-            compare(Side::read(old)?, Side::read(new)?, &rules),
-            String::new(),
-        )
+        // The sides are independent; parsing dominates, so read them in parallel.
+        let (old, new) = std::thread::scope(|scope| {
+            let old = scope.spawn(|| Side::read(old));
+            let new = Side::read(new);
+            (old.join(), new)
+        });
+        let old =
+            old.map_err(|_| Error::Output("internal error: reading OLD panicked".into()))??;
+        (compare(old, new?, &rules), String::new())
     };
     let stdout = match args.output {
         DiffOutput::Unified => format::unified(&comparison, args.context, args.show_secrets, color),

@@ -17,28 +17,57 @@ use serde_json::{Map, Value};
 
 use super::path::{self, Seg};
 
-/// The rendered text and, for every line, the path of the value it shows.
+/// No node: the document itself.
+const ROOT: usize = usize::MAX;
+
+/// The rendered text and, for every line, the path of the value it shows. Paths are kept as a
+/// tree of nodes (one per map entry or sequence item) that lines point into, so rendering
+/// allocates one segment per node instead of a whole path per line.
 pub struct Rendered {
     pub text: String,
-    pub paths: Vec<Vec<Seg>>,
+    /// Per line: the node it shows.
+    lines: Vec<usize>,
+    /// Per node: its parent and the step from the parent.
+    nodes: Vec<(usize, Seg)>,
 }
 
 impl Rendered {
+    pub fn empty() -> Rendered {
+        Rendered {
+            text: String::new(),
+            lines: Vec::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// How many lines the text has.
+    pub fn line_count(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The path of line `index`.
+    pub fn path_of(&self, index: usize) -> Vec<Seg> {
+        let mut segs = Vec::new();
+        let mut node = self.lines.get(index).copied().unwrap_or(ROOT);
+        while let Some((parent, seg)) = self.nodes.get(node) {
+            segs.push(seg.clone());
+            node = *parent;
+        }
+        segs.reverse();
+        segs
+    }
+
     /// The dotted path of line `index`, for hunk headers.
     pub fn line_path(&self, index: usize) -> String {
-        self.paths
-            .get(index)
-            .map(|p| path::display(p))
-            .unwrap_or_default()
+        path::display(&self.path_of(index))
     }
 }
 
 /// Renders `value` (normally a resource mapping).
 pub fn render(value: &Value) -> Rendered {
     let mut r = Renderer {
-        text: String::new(),
-        paths: Vec::new(),
-        segs: Vec::new(),
+        out: Rendered::empty(),
+        current: ROOT,
     };
     match value {
         Value::Object(map) if !map.is_empty() => r.map(map, 0, false),
@@ -47,23 +76,33 @@ pub fn render(value: &Value) -> Rendered {
             r.line(scalar);
         }
     }
-    Rendered {
-        text: r.text,
-        paths: r.paths,
-    }
+    r.out
 }
 
 struct Renderer {
-    text: String,
-    paths: Vec<Vec<Seg>>,
-    segs: Vec<Seg>,
+    out: Rendered,
+    current: usize,
 }
 
 impl Renderer {
     fn line(&mut self, content: String) {
-        self.text.push_str(&content);
-        self.text.push('\n');
-        self.paths.push(self.segs.clone());
+        self.out.text.push_str(&content);
+        self.out.text.push('\n');
+        self.out.lines.push(self.current);
+    }
+
+    fn enter(&mut self, seg: Seg) {
+        self.out.nodes.push((self.current, seg));
+        self.current = self.out.nodes.len() - 1;
+    }
+
+    fn leave(&mut self) {
+        self.current = self
+            .out
+            .nodes
+            .get(self.current)
+            .map(|(parent, _)| *parent)
+            .unwrap_or(ROOT);
     }
 
     /// Writes a map's entries at `indent`. With `dash` set, the first line starts with the
@@ -80,10 +119,10 @@ impl Renderer {
             } else {
                 " ".repeat(indent)
             };
-            self.segs.push(Seg::Key(key.clone()));
+            self.enter(Seg::Key(key.clone()));
             let value = &map[key.as_str()];
             self.entry(&format!("{prefix}{}:", scalar_text(key)), value, indent);
-            self.segs.pop();
+            self.leave();
         }
     }
 
@@ -134,12 +173,12 @@ impl Renderer {
     /// Writes sequence items with their `- ` at `indent`.
     fn items(&mut self, items: &[Value], indent: usize) {
         for (i, item) in items.iter().enumerate() {
-            self.segs.push(Seg::Index(i));
+            self.enter(Seg::Index(i));
             match item {
                 Value::Object(map) if !map.is_empty() => self.map(map, indent + 2, true),
                 other => self.entry(&format!("{}-", " ".repeat(indent)), other, indent),
             }
-            self.segs.pop();
+            self.leave();
         }
     }
 }
@@ -253,7 +292,8 @@ spec:
     - 2
 ";
         assert_eq!(r.text, expected);
-        assert_eq!(r.paths.len(), r.text.lines().count());
+        assert_eq!(r.line_count(), r.text.lines().count());
+        assert_eq!(r.path_of(0), [Seg::Key("apiVersion".into())]);
         assert_eq!(r.line_path(3), "data[\"config.yaml\"]");
         assert_eq!(r.line_path(21), "spec.containers[0].args[1]");
     }
