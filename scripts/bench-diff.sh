@@ -11,7 +11,8 @@
 #             largest pair; needs ESS_GUARD_SHARED or ../shared next to the repository)
 #   --scale N concatenate N copies of each render, copy i in namespace ess-i (default 1)
 #   --runs N  timed runs per tool (default 20)
-# Uses hyperfine when installed (apt-get install -y hyperfine), else a loop under /usr/bin/time.
+# Uses hyperfine when installed (apt-get install -y hyperfine), else (or with
+# BENCH_NO_HYPERFINE=1) a timed loop plus one run under /usr/bin/time.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --scale) scale=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) if [ -z "$old" ]; then old=$1; else new=$1; fi; shift ;;
   esac
 done
@@ -29,7 +30,8 @@ old=${old:-$shared/ess-renders/step1-workers.yaml}
 new=${new:-$shared/ess-renders/step2-workers.yaml}
 for f in "$old" "$new"; do [ -f "$f" ] || { echo "bench-diff: no such file: $f" >&2; exit 2; }; done
 
-(cd "$repo" && cargo build --release --quiet)
+(cd "$repo" && cargo build --release --quiet 2>"${TMPDIR:-/tmp}/bench-diff-build.log") ||
+  { cat "${TMPDIR:-/tmp}/bench-diff-build.log" >&2; exit 1; }
 bin=$repo/target/release/ess-guard
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -65,7 +67,7 @@ echo "output: ess-guard $("$bin" diff --color never "$work/old.yaml" "$work/new.
 guard_cmd="$bin diff --color never $work/old.yaml $work/new.yaml"
 gnu_cmd="diff -u $work/old.yaml $work/new.yaml"
 
-if command -v hyperfine >/dev/null; then
+if [ -z "${BENCH_NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null; then
   hyperfine --warmup 3 --runs "$runs" -N -i --export-json "$work/h.json" \
     -n "ess-guard diff" "$guard_cmd" -n "diff -u" "$gnu_cmd" >&2
   python3 - "$work/h.json" <<'EOF'
@@ -74,7 +76,8 @@ r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 g, d = r["ess-guard diff"], r["diff -u"]
 print(f"ess-guard diff: mean {g['mean']*1000:.2f} ms ± {g['stddev']*1000:.2f}, median {g['median']*1000:.2f} ms")
 print(f"diff -u:        mean {d['mean']*1000:.2f} ms ± {d['stddev']*1000:.2f}, median {d['median']*1000:.2f} ms")
-print(f"ratio (ess-guard / diff -u, medians): {g['median']/d['median']:.1f}x")
+print(f"ratio (ess-guard / diff -u, medians): {g['median']/d['median']:.1f}x wall, "
+      f"{(g['user']+g['system'])/(d['user']+d['system']):.1f}x CPU (user+sys)")
 EOF
 else
   time_loop() {

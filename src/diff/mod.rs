@@ -350,8 +350,8 @@ pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
         }
         let render = &args.old;
         match guarded_sides(args, render)? {
-            Guarded::Sides(old, new, report) => (compare(old, new, &rules), report),
-            Guarded::Rejected(report) => {
+            GuardRun::Sides(old, new, report) => (compare(old, new, &rules), report),
+            GuardRun::Rejected(report) => {
                 return Ok(Outcome {
                     stdout: String::new(),
                     stderr: report,
@@ -402,14 +402,14 @@ pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
     })
 }
 
-enum Guarded {
+enum GuardRun {
     Sides(Side, Side, String),
     Rejected(String),
 }
 
 /// Guards `render` as `check` does and returns it and the post-render output as the two sides,
 /// with the guard's report when it has something to say (warnings or worse).
-fn guarded_sides(args: &DiffArgs, render: &str) -> Result<Guarded, Error> {
+fn guarded_sides(args: &DiffArgs, render: &str) -> Result<GuardRun, Error> {
     let bytes = crate::input::read(render)?;
     let source = crate::guard::state_source(&args.state, false)?;
     let intent = crate::guard::intent(&args.intent)?;
@@ -425,7 +425,7 @@ fn guarded_sides(args: &DiffArgs, render: &str) -> Result<Guarded, Error> {
     )?;
     let report = crate::report::text(std::slice::from_ref(&guarded.report));
     let Some(output) = guarded.output else {
-        return Ok(Guarded::Rejected(report));
+        return Ok(GuardRun::Rejected(report));
     };
     let noteworthy = guarded
         .report
@@ -435,7 +435,7 @@ fn guarded_sides(args: &DiffArgs, render: &str) -> Result<Guarded, Error> {
         .any(|f| f.severity >= crate::rules::Severity::Warning);
     let old = Side::from_text(render, guarded.stream.input)?;
     let new = Side::from_text(&format!("{render} (ess-guard)"), output)?;
-    Ok(Guarded::Sides(
+    Ok(GuardRun::Sides(
         old,
         new,
         if noteworthy { report } else { String::new() },

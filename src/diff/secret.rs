@@ -106,7 +106,8 @@ pub fn redact_json(segs: &[Seg], value: &Value) -> Value {
 pub fn redact_text(value: &Value, other: Option<&Value>) -> Value {
     walk(value, &mut Vec::new(), &mut |segs, v, enc| {
         let (bytes, valid) = size(v, enc);
-        let mut text = format!("(redacted, {bytes} bytes");
+        let unit = if bytes == 1 { "byte" } else { "bytes" };
+        let mut text = format!("(redacted, {bytes} {unit}");
         if !valid {
             text.push_str(", not valid base64");
         }
