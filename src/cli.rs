@@ -51,6 +51,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), with every command's options: `ess-guard man > ess-guard.1`.
     Man,
+    /// Compare two renders resource by resource.
+    Diff(crate::diff::DiffArgs),
 }
 
 /// Where the stored marker comes from.
