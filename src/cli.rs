@@ -191,7 +191,8 @@ pub struct GuardArgs {
     /// Do not reorder or bound the chart's syn2mas hook (annotations are still added).
     #[arg(long)]
     pub no_harden: bool,
-    /// Parse every document, not only the kinds the guard reads (slower; stricter validation).
+    /// Parse and validate every document, not only the kinds the guard reads (post-render's
+    /// default skips the others for speed; `check` always parses everything).
     #[arg(long)]
     pub full_parse: bool,
 }
