@@ -351,23 +351,7 @@ fn step_findings(current: MarkerState, step: Step, facts: &Facts) -> Vec<Finding
                 }
             }
         }
-        let auth = &facts.synapse_auth;
-        let mut unsupported = Vec::new();
-        if auth.saml {
-            unsupported.push("SAML".to_string());
-        }
-        if auth.cas {
-            unsupported.push("CAS".to_string());
-        }
-        if auth.jwt {
-            unsupported.push("JWT".to_string());
-        }
-        if !auth.password_providers.is_empty() {
-            unsupported.push(format!(
-                "password providers ({})",
-                auth.password_providers.join(", ")
-            ));
-        }
+        let unsupported = facts.synapse_auth.unmigratable_mechanisms();
         if !unsupported.is_empty() {
             out.push(Finding::new(
                 RuleId::UnsupportedAuthProvider,

@@ -54,6 +54,13 @@ impl SynapseAuth {
         if !self.oidc_idps.is_empty() {
             out.push(format!("OIDC ({})", self.oidc_idps.join(", ")));
         }
+        out.extend(self.unmigratable_mechanisms());
+        out
+    }
+
+    /// The mechanisms syn2mas cannot migrate (all but OIDC): SAML, CAS, JWT, password providers.
+    pub fn unmigratable_mechanisms(&self) -> Vec<String> {
+        let mut out = Vec::new();
         if self.saml {
             out.push("SAML".to_string());
         }

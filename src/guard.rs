@@ -25,6 +25,19 @@ pub struct Guarded {
     pub plan: inject::Plan,
 }
 
+impl Guarded {
+    /// A rejected render: nothing to hand back to Helm, nothing planned.
+    fn rejected(stream: Stream, facts: Facts, report: InputReport) -> Guarded {
+        Guarded {
+            stream,
+            facts,
+            report,
+            output: None,
+            plan: inject::Plan::default(),
+        }
+    }
+}
+
 impl From<FailOnArg> for FailOn {
     fn from(f: FailOnArg) -> Self {
         match f {
@@ -129,13 +142,7 @@ pub fn run(
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
     report.suppressed = suppressed;
     if report.evaluation.verdict == Verdict::Rejected {
-        return Ok(Guarded {
-            stream,
-            facts,
-            report,
-            output: None,
-            plan: inject::Plan::default(),
-        });
+        return Ok(Guarded::rejected(stream, facts, report));
     }
     // act
     let plan = inject::plan(&stream, &facts, &report.evaluation, guard)
@@ -150,13 +157,7 @@ pub fn run(
     report.refresh_rules();
     if report.evaluation.verdict == Verdict::Rejected {
         // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
-        return Ok(Guarded {
-            stream,
-            facts,
-            report,
-            output: None,
-            plan: inject::Plan::default(),
-        });
+        return Ok(Guarded::rejected(stream, facts, report));
     }
     report.changes = plan
         .changes
