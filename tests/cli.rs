@@ -322,8 +322,9 @@ fn bad_inputs() -> Vec<BadInput> {
     };
     vec![
         BadInput {
+            // A ConfigMap the guard reads (Synapse's config): parsed on the fast path too.
             what: "invalid YAML",
-            bytes: format!("{}---\n# Source: c/templates/broken.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [broken\n", cm("a")).into_bytes(),
+            bytes: format!("{}---\n# Source: c/templates/broken.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [ess-synapse\n", cm("a")).into_bytes(),
             flags: &[],
             names: &["document 2 (c/templates/broken.yaml)", "invalid YAML"],
         },
