@@ -13,7 +13,12 @@ use crate::state::{MarkerState, Step};
 /// Called with flags only (as Helm 3 does with --post-renderer-args), ess-guard acts as the
 /// post-renderer.
 #[derive(Debug, Parser)]
-#[command(name = "ess-guard", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "ess-guard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -46,6 +51,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff), with every command's options: `ess-guard man > ess-guard.1`.
     Man,
+    /// Compare two renders resource by resource.
+    Diff(crate::diff::DiffArgs),
 }
 
 /// Where the stored marker comes from.
@@ -64,8 +71,12 @@ pub struct StateArgs {
     /// Helm release name (else taken from the render's markers Job).
     #[arg(short = 'r', long, value_name = "NAME")]
     pub release: Option<String>,
-    /// Release namespace.
-    #[arg(short = 'n', long, env = "HELM_NAMESPACE", value_name = "NS")]
+    /// Release namespace (else the namespace the render names, then $HELM_NAMESPACE, then the
+    /// kubeconfig context's).
+    // Not `env = "HELM_NAMESPACE"`: Helm passes no namespace to a post-renderer, so the render's
+    // namespace is what Helm really used and must beat a HELM_NAMESPACE left in the environment
+    // (kube_access reads it after the render).
+    #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Kubeconfig file (else $KUBECONFIG, ~/.kube/config, in-cluster).
     #[arg(long, value_name = "FILE")]
@@ -180,7 +191,8 @@ pub struct GuardArgs {
     /// Do not reorder or bound the chart's syn2mas hook (annotations are still added).
     #[arg(long)]
     pub no_harden: bool,
-    /// Parse every document, not only the kinds the guard reads (slower; stricter validation).
+    /// Parse and validate every document, not only the kinds the guard reads (post-render's
+    /// default skips the others for speed; `check` always parses everything).
     #[arg(long)]
     pub full_parse: bool,
 }
@@ -327,10 +339,19 @@ mod tests {
     #[test]
     fn flags_only_means_post_render() {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(normalise_args(v(&["g", "--state=absent"]), false), v(&["g", "post-render", "--state=absent"]));
+        assert_eq!(
+            normalise_args(v(&["g", "--state=absent"]), false),
+            v(&["g", "post-render", "--state=absent"])
+        );
         assert_eq!(normalise_args(v(&["g"]), false), v(&["g", "post-render"]));
         assert_eq!(normalise_args(v(&["g"]), true), v(&["g"]));
-        assert_eq!(normalise_args(v(&["g", "--help"]), false), v(&["g", "--help"]));
-        assert_eq!(normalise_args(v(&["g", "check"]), false), v(&["g", "check"]));
+        assert_eq!(
+            normalise_args(v(&["g", "--help"]), false),
+            v(&["g", "--help"])
+        );
+        assert_eq!(
+            normalise_args(v(&["g", "check"]), false),
+            v(&["g", "check"])
+        );
     }
 }

@@ -95,14 +95,22 @@ impl FailOn {
 
 /// Decides. `intent` (from `--step` or values) settles an ambiguous render; it must agree with a
 /// render that is not ambiguous, otherwise the inputs contradict each other (bad input).
-pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail_on: FailOn) -> Result<Evaluation, String> {
+pub fn evaluate(
+    observed: &Observed,
+    facts: &Facts,
+    intent: Option<Intent>,
+    fail_on: FailOn,
+) -> Result<Evaluation, String> {
     let current = observed.state;
     let mut step_origin = match facts.origin {
         crate::facts::Origin::Render => "render",
         crate::facts::Origin::Values => "values",
         crate::facts::Origin::StepFlag => "--step",
     };
-    let readings: Vec<Step> = match (&facts.requested, intent.and_then(|i| i.step.map(|s| (s, i.origin)))) {
+    let readings: Vec<Step> = match (
+        &facts.requested,
+        intent.and_then(|i| i.step.map(|s| (s, i.origin))),
+    ) {
         (Requested::Step(s), Some((wanted, origin))) if *s != wanted => {
             return Err(format!(
                 "the render asks for {} but {origin} says {}; render and intent disagree",
@@ -115,7 +123,11 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
             if !options.contains(&wanted) {
                 return Err(format!(
                     "the render can only be {} but {origin} says {}",
-                    options.iter().map(|s| s.describe()).collect::<Vec<_>>().join(" or "),
+                    options
+                        .iter()
+                        .map(|s| s.describe())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     wanted.describe()
                 ));
             }
@@ -124,14 +136,20 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
         }
         (Requested::Ambiguous(options), None) => options.clone(),
         (Requested::NoMarker, Some((wanted, origin))) => {
-            return Err(format!("the render has no Synapse (no marker applies) but {origin} says {}", wanted.describe()))
+            return Err(format!(
+                "the render has no Synapse (no marker applies) but {origin} says {}",
+                wanted.describe()
+            ))
         }
         (Requested::NoMarker, None) => Vec::new(),
     };
 
     let mut findings: Vec<Finding> = Vec::new();
     for note in observed.notes.iter().chain(&facts.notes) {
-        findings.push(Finding::new(note.rule, note.message.clone()).at(note.resource.clone(), note.source.clone()));
+        findings.push(
+            Finding::new(note.rule, note.message.clone())
+                .at(note.resource.clone(), note.source.clone()),
+        );
     }
     findings.extend(general_findings(current, facts));
 
@@ -142,24 +160,39 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
             Some(*one)
         }
         several => {
-            let per_reading: Vec<(Step, Vec<Finding>)> =
-                several.iter().map(|s| (*s, step_findings(current, *s, facts))).collect();
+            let per_reading: Vec<(Step, Vec<Finding>)> = several
+                .iter()
+                .map(|s| (*s, step_findings(current, *s, facts)))
+                .collect();
             let rejects = |fs: &[Finding]| fs.iter().any(|f| fail_on.rejects(f.severity));
             let verdicts: Vec<bool> = per_reading.iter().map(|(_, fs)| rejects(fs)).collect();
             let finalize = per_reading.iter().find(|(s, _)| *s == Step::Finalize);
-            let settled_state = matches!(current, MarkerState::Syn2masMigrated | MarkerState::DelegatedAuth);
+            let settled_state = matches!(
+                current,
+                MarkerState::Syn2masMigrated | MarkerState::DelegatedAuth
+            );
             if let (true, Some((s, fs))) = (settled_state, finalize) {
                 // From syn2mas_migrated or delegated_auth, step 3 is the normal upgrade and the
                 // chart's own marker hook stops a leftover step 2: judge the step-3 reading.
                 findings.extend(fs.iter().cloned());
                 findings.push(unverified(current));
                 Some(*s)
-            } else if verdicts.iter().all(|v| *v == verdicts[0]) {
-                // Every reading gives the same verdict: report what they share, once.
+            } else if verdicts.iter().all(|v| *v == verdicts[0])
+                && several.iter().all(|s| {
+                    state::decide(current, *s).is_ok() == state::decide(current, several[0]).is_ok()
+                })
+            {
+                // Every reading gives the same verdict and the marker allows them alike: report
+                // what they share, once. When the marker allows one reading and refuses another
+                // (legacy_auth: step 2 yes, step 3 no), the step decides the outcome even if
+                // both readings also fail a config rule, so that is ambiguous-step below.
                 let mut shared: Vec<Finding> = Vec::new();
                 for (_, fs) in &per_reading {
                     for f in fs {
-                        if !shared.iter().any(|g| g.rule == f.rule && g.message == f.message) {
+                        if !shared
+                            .iter()
+                            .any(|g| g.rule == f.rule && g.message == f.message)
+                        {
                             shared.push(f.clone());
                         }
                     }
@@ -167,12 +200,23 @@ pub fn evaluate(observed: &Observed, facts: &Facts, intent: Option<Intent>, fail
                 findings.extend(shared);
                 None
             } else {
+                let outcome = |fs: &[Finding]| {
+                    let ids: Vec<&str> = fs
+                        .iter()
+                        .filter(|f| fail_on.rejects(f.severity))
+                        .map(|f| f.rule.id())
+                        .collect();
+                    if ids.is_empty() {
+                        "allowed".to_string()
+                    } else {
+                        format!("rejected: {}", ids.join(", "))
+                    }
+                };
                 findings.push(Finding::new(
                     RuleId::AmbiguousStep,
                     format!(
-                        "stored marker is {current}: this render is either {} (allowed) or {} (rejected), and hooks are not visible to tell them apart",
-                        per_reading.iter().filter(|(_, fs)| !rejects(fs)).map(|(s, _)| s.describe()).collect::<Vec<_>>().join(", "),
-                        per_reading.iter().filter(|(_, fs)| rejects(fs)).map(|(s, _)| s.describe()).collect::<Vec<_>>().join(", "),
+                        "stored marker is {current}: this render is either {}, and hooks are not visible to tell them apart",
+                        per_reading.iter().map(|(s, fs)| format!("{} ({})", s.describe(), outcome(fs))).collect::<Vec<_>>().join(" or "),
                     ),
                 ));
                 None
@@ -215,10 +259,16 @@ fn general_findings(current: MarkerState, facts: &Facts) -> Vec<Finding> {
         ));
     }
     if facts.sso_login_worker && facts.mas_enabled {
-        out.push(Finding::new(RuleId::SsoLoginWorkerWithMas, "synapse.workers.sso-login.enabled=true with MAS enabled"));
+        out.push(Finding::new(
+            RuleId::SsoLoginWorkerWithMas,
+            "synapse.workers.sso-login.enabled=true with MAS enabled",
+        ));
     }
     if facts.synapse_enabled && facts.markers_enabled == Some(false) {
-        out.push(Finding::new(RuleId::MarkersDisabled, "no deployment-markers Job is rendered (deploymentMarkers.enabled=false)"));
+        out.push(Finding::new(
+            RuleId::MarkersDisabled,
+            "no deployment-markers Job is rendered (deploymentMarkers.enabled=false)",
+        ));
     } else if !facts.synapse_enabled && current != MarkerState::Absent {
         out.push(
             Finding::new(
@@ -258,21 +308,35 @@ fn step_findings(current: MarkerState, step: Step, facts: &Facts) -> Vec<Finding
     let sso = facts.synapse_auth.sso_mechanisms();
     match step {
         Step::Migrate if !sso.is_empty() && facts.check_config_hook != Some(false) => {
-            let assumed = if facts.check_config_hook.is_none() { " (assumed enabled, the chart's default: hooks are not visible in this input)" } else { "" };
+            let assumed = if facts.check_config_hook.is_none() {
+                " (assumed enabled, the chart's default: hooks are not visible in this input)"
+            } else {
+                ""
+            };
             out.push(Finding::new(
                 RuleId::SsoWithCheckConfig,
-                format!("Synapse config has {} and the check-config hook is enabled{assumed}", sso.join(", ")),
+                format!(
+                    "Synapse config has {} and the check-config hook is enabled{assumed}",
+                    sso.join(", ")
+                ),
             ));
         }
         Step::Finalize if !sso.is_empty() => {
-            out.push(Finding::new(RuleId::SsoLeftInSynapse, format!("Synapse config still has {}", sso.join(", "))));
+            out.push(Finding::new(
+                RuleId::SsoLeftInSynapse,
+                format!("Synapse config still has {}", sso.join(", ")),
+            ));
         }
         _ => {}
     }
     if matches!(step, Step::DryRun | Step::Migrate) {
         if let Some(mas) = &facts.mas_auth {
             if !mas.bcrypt_v1 {
-                let partial = if mas.partial { " (some MAS config could not be read)" } else { "" };
+                let partial = if mas.partial {
+                    " (some MAS config could not be read)"
+                } else {
+                    ""
+                };
                 out.push(Finding::new(
                     RuleId::MissingBcryptScheme,
                     format!("MAS config has no passwords.schemes entry {{version: 1, algorithm: bcrypt}}{partial}"),
@@ -287,24 +351,14 @@ fn step_findings(current: MarkerState, step: Step, facts: &Facts) -> Vec<Finding
                 }
             }
         }
-        let auth = &facts.synapse_auth;
-        let mut unsupported = Vec::new();
-        if auth.saml {
-            unsupported.push("SAML".to_string());
-        }
-        if auth.cas {
-            unsupported.push("CAS".to_string());
-        }
-        if auth.jwt {
-            unsupported.push("JWT".to_string());
-        }
-        if !auth.password_providers.is_empty() {
-            unsupported.push(format!("password providers ({})", auth.password_providers.join(", ")));
-        }
+        let unsupported = facts.synapse_auth.unmigratable_mechanisms();
         if !unsupported.is_empty() {
             out.push(Finding::new(
                 RuleId::UnsupportedAuthProvider,
-                format!("Synapse config has {}, which syn2mas cannot migrate", unsupported.join(", ")),
+                format!(
+                    "Synapse config has {}, which syn2mas cannot migrate",
+                    unsupported.join(", ")
+                ),
             ));
         }
     }
@@ -317,13 +371,20 @@ mod tests {
     use crate::facts::{MasAuth, Origin};
 
     fn observed(state: MarkerState) -> Observed {
-        Observed { state, origin: "test".into(), notes: vec![] }
+        Observed {
+            state,
+            origin: "test".into(),
+            notes: vec![],
+        }
     }
 
     fn facts(requested: Requested) -> Facts {
         let mut f = Facts::new(Origin::Render);
         f.requested = requested;
-        f.mas_auth = Some(MasAuth { bcrypt_v1: true, ..Default::default() });
+        f.mas_auth = Some(MasAuth {
+            bcrypt_v1: true,
+            ..Default::default()
+        });
         f
     }
 
@@ -335,9 +396,20 @@ mod tests {
     fn every_state_and_step() {
         for current in MarkerState::ALL {
             for step in Step::ALL {
-                let e = evaluate(&observed(current), &facts(Requested::Step(step)), None, FailOn::Error).expect("evaluates");
+                let e = evaluate(
+                    &observed(current),
+                    &facts(Requested::Step(step)),
+                    None,
+                    FailOn::Error,
+                )
+                .expect("evaluates");
                 let allowed = state::decide(current, step).is_ok();
-                assert_eq!(e.verdict == Verdict::Allowed, allowed, "{current} → {step}: {:?}", rules(&e));
+                assert_eq!(
+                    e.verdict == Verdict::Allowed,
+                    allowed,
+                    "{current} → {step}: {:?}",
+                    rules(&e)
+                );
             }
         }
     }
@@ -345,51 +417,120 @@ mod tests {
     #[test]
     fn helm3_ambiguity() {
         let amb = Requested::Ambiguous(vec![Step::Migrate, Step::Finalize]);
-        let e = evaluate(&observed(MarkerState::Absent), &facts(amb.clone()), None, FailOn::Error).expect("evaluates");
+        let e = evaluate(
+            &observed(MarkerState::Absent),
+            &facts(amb.clone()),
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Allowed);
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &facts(amb.clone()), None, FailOn::Error).expect("evaluates");
+        let e = evaluate(
+            &observed(MarkerState::LegacyAuth),
+            &facts(amb.clone()),
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(rules(&e), vec!["ambiguous-step"]);
-        let intent = Intent { step: Some(Step::Migrate), origin: "--step" };
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &facts(amb.clone()), Some(intent), FailOn::Error).expect("evaluates");
+        let intent = Intent {
+            step: Some(Step::Migrate),
+            origin: "--step",
+        };
+        let e = evaluate(
+            &observed(MarkerState::LegacyAuth),
+            &facts(amb.clone()),
+            Some(intent),
+            FailOn::Error,
+        )
+        .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Allowed);
         assert_eq!(e.step, Some(Step::Migrate));
         for current in [MarkerState::Syn2masMigrated, MarkerState::DelegatedAuth] {
-            let e = evaluate(&observed(current), &facts(amb.clone()), None, FailOn::Error).expect("evaluates");
+            let e = evaluate(&observed(current), &facts(amb.clone()), None, FailOn::Error)
+                .expect("evaluates");
             assert_eq!(e.verdict, Verdict::Allowed);
             assert!(rules(&e).contains(&"unverified-step"));
         }
-        let bad = Intent { step: Some(Step::Legacy), origin: "--step" };
-        assert!(evaluate(&observed(MarkerState::Absent), &facts(amb), Some(bad), FailOn::Error).is_err());
+        // From legacy_auth the marker decides between the readings, even when both also fail a
+        // config rule: still ambiguous-step.
+        let mut no_bcrypt = facts(amb.clone());
+        no_bcrypt.mas_auth = Some(MasAuth::default());
+        let e = evaluate(
+            &observed(MarkerState::LegacyAuth),
+            &no_bcrypt,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(rules(&e), vec!["ambiguous-step"]);
+        let bad = Intent {
+            step: Some(Step::Legacy),
+            origin: "--step",
+        };
+        assert!(evaluate(
+            &observed(MarkerState::Absent),
+            &facts(amb),
+            Some(bad),
+            FailOn::Error
+        )
+        .is_err());
     }
 
     #[test]
     fn config_rules() {
         let mut f = facts(Requested::Step(Step::Migrate));
         f.synapse_auth.oidc_idps = vec!["oidc-keycloak".into()];
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error).expect("evaluates");
-        assert_eq!(rules(&e), vec!["sso-with-check-config", "unmapped-oidc-provider"]);
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
+            .expect("evaluates");
+        assert_eq!(
+            rules(&e),
+            vec!["sso-with-check-config", "unmapped-oidc-provider"]
+        );
         f.check_config_hook = Some(false);
-        f.mas_auth = Some(MasAuth { bcrypt_v1: true, synapse_idp_ids: ["oidc-keycloak".to_string()].into(), ..Default::default() });
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error).expect("evaluates");
+        f.mas_auth = Some(MasAuth {
+            bcrypt_v1: true,
+            synapse_idp_ids: ["oidc-keycloak".to_string()].into(),
+            ..Default::default()
+        });
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
+            .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
         f.requested = Requested::Step(Step::Finalize);
-        let e = evaluate(&observed(MarkerState::Syn2masMigrated), &f, None, FailOn::Error).expect("evaluates");
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
         assert_eq!(rules(&e), vec!["sso-left-in-synapse"]);
         let mut f = facts(Requested::Step(Step::DryRun));
         f.mas_auth = Some(MasAuth::default());
         f.synapse_auth.saml = true;
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error).expect("evaluates");
-        assert_eq!(rules(&e), vec!["missing-bcrypt-scheme", "unsupported-auth-provider"]);
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
+            .expect("evaluates");
+        assert_eq!(
+            rules(&e),
+            vec!["missing-bcrypt-scheme", "unsupported-auth-provider"]
+        );
     }
 
     #[test]
     fn fail_on_warning() {
         let mut f = facts(Requested::Step(Step::Legacy));
         f.markers_enabled = Some(false);
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error).expect("evaluates");
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
+            .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Allowed);
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Warning).expect("evaluates");
+        let e = evaluate(
+            &observed(MarkerState::LegacyAuth),
+            &f,
+            None,
+            FailOn::Warning,
+        )
+        .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Rejected);
     }
 }

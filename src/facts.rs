@@ -54,6 +54,13 @@ impl SynapseAuth {
         if !self.oidc_idps.is_empty() {
             out.push(format!("OIDC ({})", self.oidc_idps.join(", ")));
         }
+        out.extend(self.unmigratable_mechanisms());
+        out
+    }
+
+    /// The mechanisms syn2mas cannot migrate (all but OIDC): SAML, CAS, JWT, password providers.
+    pub fn unmigratable_mechanisms(&self) -> Vec<String> {
+        let mut out = Vec::new();
         if self.saml {
             out.push("SAML".to_string());
         }
@@ -64,7 +71,10 @@ impl SynapseAuth {
             out.push("JWT".to_string());
         }
         if !self.password_providers.is_empty() {
-            out.push(format!("password providers ({})", self.password_providers.join(", ")));
+            out.push(format!(
+                "password providers ({})",
+                self.password_providers.join(", ")
+            ));
         }
         out
     }
@@ -72,7 +82,8 @@ impl SynapseAuth {
     /// Reads the merged Synapse config (homeserver.yaml as a JSON value).
     pub fn from_config(config: &Value) -> SynapseAuth {
         let mut auth = SynapseAuth::default();
-        let enabled_default = |v: &Value, default: bool| v.get("enabled").and_then(Value::as_bool).unwrap_or(default);
+        let enabled_default =
+            |v: &Value, default: bool| v.get("enabled").and_then(Value::as_bool).unwrap_or(default);
         if let Some(providers) = config.get("oidc_providers").and_then(Value::as_array) {
             for p in providers {
                 if !enabled_default(p, true) {
@@ -88,7 +99,9 @@ impl SynapseAuth {
             }
         }
         let block_on = |key: &str, default: bool| {
-            config.get(key).is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()) && enabled_default(v, default))
+            config.get(key).is_some_and(|v| {
+                v.as_object().is_some_and(|m| !m.is_empty()) && enabled_default(v, default)
+            })
         };
         auth.saml = block_on("saml2_config", true);
         auth.cas = block_on("cas_config", false);
@@ -103,7 +116,10 @@ impl SynapseAuth {
             for m in modules {
                 let module = m.get("module").and_then(Value::as_str).unwrap_or("");
                 let lower = module.to_ascii_lowercase();
-                if lower.contains("ldap") || lower.contains("password") || lower.contains("auth_provider") {
+                if lower.contains("ldap")
+                    || lower.contains("password")
+                    || lower.contains("auth_provider")
+                {
                     auth.password_providers.push(module.to_string());
                 }
             }
@@ -150,12 +166,24 @@ impl MasAuth {
             .and_then(Value::as_array)
             .map(|ps| {
                 ps.iter()
-                    .filter_map(|p| p.get("synapse_idp_id").and_then(Value::as_str).map(str::to_string))
+                    .filter_map(|p| {
+                        p.get("synapse_idp_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        let matrix_kind = config.pointer("/matrix/kind").and_then(Value::as_str).map(str::to_string);
-        MasAuth { bcrypt_v1, synapse_idp_ids, matrix_kind, partial: false }
+        let matrix_kind = config
+            .pointer("/matrix/kind")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        MasAuth {
+            bcrypt_v1,
+            synapse_idp_ids,
+            matrix_kind,
+            partial: false,
+        }
     }
 }
 
@@ -224,7 +252,9 @@ impl Facts {
 
     /// The marker ConfigMap name: from the markers Job, else `<release>-markers`.
     pub fn markers_name(&self) -> Option<String> {
-        self.markers_configmap.clone().or_else(|| self.release.as_ref().map(|r| format!("{r}-markers")))
+        self.markers_configmap
+            .clone()
+            .or_else(|| self.release.as_ref().map(|r| format!("{r}-markers")))
     }
 }
 
@@ -268,8 +298,15 @@ mod tests {
         let auth = SynapseAuth::from_config(&config);
         assert_eq!(auth.oidc_idps, vec!["oidc-keycloak", "oidc"]);
         assert!(auth.saml && !auth.cas && auth.jwt);
-        assert_eq!(auth.password_providers, vec!["ldap_auth_provider.LdapAuthProviderModule"]);
-        assert!(SynapseAuth::from_config(&json!({"saml2_config": {"enabled": false, "sp_config": {}}})).sso_mechanisms().is_empty());
+        assert_eq!(
+            auth.password_providers,
+            vec!["ldap_auth_provider.LdapAuthProviderModule"]
+        );
+        assert!(SynapseAuth::from_config(
+            &json!({"saml2_config": {"enabled": false, "sp_config": {}}})
+        )
+        .sso_mechanisms()
+        .is_empty());
     }
 
     #[test]
@@ -281,7 +318,12 @@ mod tests {
         }));
         assert!(mas.bcrypt_v1);
         assert!(mas.synapse_idp_ids.contains("oidc-keycloak"));
-        assert!(!MasAuth::from_config(&json!({"passwords": {"schemes": [{"version": 1, "algorithm": "argon2id"}]}})).bcrypt_v1);
+        assert!(
+            !MasAuth::from_config(
+                &json!({"passwords": {"schemes": [{"version": 1, "algorithm": "argon2id"}]}})
+            )
+            .bcrypt_v1
+        );
     }
 
     #[test]

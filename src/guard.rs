@@ -11,8 +11,8 @@ use crate::inject;
 use crate::manifest::{Body, Format, ParseMode, Stream};
 use crate::render;
 use crate::report::{Change, InputReport};
-use crate::suppress::Suppressions;
 use crate::source::{FixedState, MarkerTarget, Observed, StateFile, StateSource};
+use crate::suppress::Suppressions;
 
 /// The result of guarding one render.
 pub struct Guarded {
@@ -23,6 +23,19 @@ pub struct Guarded {
     pub output: Option<String>,
     /// What post-render changed, for `--explain` / `--show-changes` (empty when rejected).
     pub plan: inject::Plan,
+}
+
+impl Guarded {
+    /// A rejected render: nothing to hand back to Helm, nothing planned.
+    fn rejected(stream: Stream, facts: Facts, report: InputReport) -> Guarded {
+        Guarded {
+            stream,
+            facts,
+            report,
+            output: None,
+            plan: inject::Plan::default(),
+        }
+    }
 }
 
 impl From<FailOnArg> for FailOn {
@@ -59,13 +72,20 @@ pub fn target(args: &StateArgs, facts: &Facts) -> MarkerTarget {
         (None, Some(cm)) => Some(cm.clone()),
         (None, None) => release.as_ref().map(|r| format!("{r}-markers")),
     };
-    MarkerTarget { configmap, namespace: args.namespace.clone().or_else(|| facts.namespace.clone()), release }
+    MarkerTarget {
+        configmap,
+        namespace: args.namespace.clone().or_else(|| facts.namespace.clone()),
+        release,
+    }
 }
 
 /// The user's intent: `--step`, else the step the value flags describe.
 pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
     if let Some(step) = args.step {
-        return Ok(Some(Intent { step: Some(step), origin: "--step" }));
+        return Ok(Some(Intent {
+            step: Some(step),
+            origin: "--step",
+        }));
     }
     if args.values.is_empty() {
         return Ok(None);
@@ -97,7 +117,11 @@ pub fn run(
         )));
     }
     // read → model
-    let mode = if guard.full_parse { ParseMode::Full } else { ParseMode::Relevant };
+    let mode = if guard.full_parse {
+        ParseMode::Full
+    } else {
+        ParseMode::Relevant
+    };
     let mut stream = Stream::parse(name, bytes, mode)?;
     if stream.docs.iter().all(|d| matches!(d.body, Body::Empty)) {
         // Separators and comments only: to Helm this is the same empty release.
@@ -111,11 +135,12 @@ pub fn run(
         Some(4) => stream.format = Format::Helm4,
         _ => {}
     }
-    let facts = render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    let facts =
+        render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     // decide
     let observed: Observed = source.observe(&target(state_args, &facts))?;
-    let mut evaluation: Evaluation =
-        engine::evaluate(&observed, &facts, intent, fail_on.into()).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    let mut evaluation: Evaluation = engine::evaluate(&observed, &facts, intent, fail_on.into())
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     // Point findings at their resources, then let annotations there suppress them; the verdict
     // is recomputed from what is left.
     render::locate(&stream, &mut evaluation.findings);
@@ -124,21 +149,38 @@ pub fn run(
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
     report.suppressed = suppressed;
     if report.evaluation.verdict == Verdict::Rejected {
-        return Ok(Guarded { stream, facts, report, output: None, plan: inject::Plan::default() });
+        return Ok(Guarded::rejected(stream, facts, report));
     }
     // act
-    let plan = inject::plan(&stream, &facts, &report.evaluation, guard).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    let plan = inject::plan(&stream, &facts, &report.evaluation, guard)
+        .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     let mut plan_findings = plan.findings.clone();
     render::locate(&stream, &mut plan_findings);
-    report.suppressed.extend(suppressions.filter(&mut plan_findings));
+    report
+        .suppressed
+        .extend(suppressions.filter(&mut plan_findings));
     report.evaluation.findings.extend(plan_findings);
     report.evaluation.recompute(fail_on.into());
     report.refresh_rules();
     if report.evaluation.verdict == Verdict::Rejected {
         // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).
-        return Ok(Guarded { stream, facts, report, output: None, plan: inject::Plan::default() });
+        return Ok(Guarded::rejected(stream, facts, report));
     }
-    report.changes = plan.changes.iter().map(|c| Change { resource: c.resource.clone(), description: c.description.clone() }).collect();
-    let output = inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
-    Ok(Guarded { stream, facts, report, output: Some(output), plan })
+    report.changes = plan
+        .changes
+        .iter()
+        .map(|c| Change {
+            resource: c.resource.clone(),
+            description: c.description.clone(),
+        })
+        .collect();
+    let output =
+        inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
+    Ok(Guarded {
+        stream,
+        facts,
+        report,
+        output: Some(output),
+        plan,
+    })
 }

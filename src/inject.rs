@@ -67,16 +67,26 @@ fn effective(resource: &Resource, edits: Vec<Edit>) -> Vec<Edit> {
                 let pointer = format!("/{}", path.join("/"));
                 resource.value.pointer(&pointer) != Some(value)
             }
-            Edit::ContainerEnv { container, name, value } => {
+            Edit::ContainerEnv {
+                container,
+                name,
+                value,
+            } => {
                 let env = resource
                     .value
                     .pointer("/spec/template/spec/containers")
                     .and_then(Value::as_array)
-                    .and_then(|cs| cs.iter().rfind(|c| c.get("name").and_then(Value::as_str) == Some(container)))
+                    .and_then(|cs| {
+                        cs.iter()
+                            .rfind(|c| c.get("name").and_then(Value::as_str) == Some(container))
+                    })
                     .and_then(|c| c.get("env"))
                     .and_then(Value::as_array);
                 let current = env
-                    .and_then(|env| env.iter().rfind(|e| e.get("name").and_then(Value::as_str) == Some(name)))
+                    .and_then(|env| {
+                        env.iter()
+                            .rfind(|e| e.get("name").and_then(Value::as_str) == Some(name))
+                    })
                     .and_then(|e| e.get("value"))
                     .and_then(Value::as_str);
                 current != Some(value.as_str())
@@ -87,16 +97,34 @@ fn effective(resource: &Resource, edits: Vec<Edit>) -> Vec<Edit> {
 
 /// The container of the chart's syn2mas Job that runs the migration.
 fn migrate_container(job: &Resource) -> Option<String> {
-    let containers = job.value.pointer("/spec/template/spec/containers")?.as_array()?;
+    let containers = job
+        .value
+        .pointer("/spec/template/spec/containers")?
+        .as_array()?;
     let runs_syn2mas = |c: &Value| {
-        c.get("args").and_then(Value::as_array).and_then(|a| a.first()).and_then(Value::as_str) == Some("syn2mas")
+        c.get("args")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            == Some("syn2mas")
             || c.get("name").and_then(Value::as_str) == Some("syn2mas-migrate")
     };
-    containers.iter().find(|c| runs_syn2mas(c)).or_else(|| containers.first())?.get("name")?.as_str().map(str::to_string)
+    containers
+        .iter()
+        .find(|c| runs_syn2mas(c))
+        .or_else(|| containers.first())?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Works out the changes for an allowed render.
-pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &GuardArgs) -> Result<Plan, String> {
+pub fn plan(
+    stream: &Stream,
+    facts: &Facts,
+    evaluation: &Evaluation,
+    guard: &GuardArgs,
+) -> Result<Plan, String> {
     let mut plan = Plan::default();
     if evaluation.step != Some(Step::Migrate) {
         return Ok(plan);
@@ -119,12 +147,22 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
             _ => continue,
         };
         if is_synapse_process(resource) {
-            let replicas = resource.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+            let replicas = resource
+                .value
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             let edits = effective(
                 resource,
                 vec![
-                    Edit::Annotation { key: RESTORE_REPLICAS.into(), value: replicas.to_string() },
-                    Edit::Annotation { key: SCALED_DOWN_BY.into(), value: "syn2mas".into() },
+                    Edit::Annotation {
+                        key: RESTORE_REPLICAS.into(),
+                        value: replicas.to_string(),
+                    },
+                    Edit::Annotation {
+                        key: SCALED_DOWN_BY.into(),
+                        value: "syn2mas".into(),
+                    },
                 ],
             );
             if !edits.is_empty() {
@@ -165,9 +203,18 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
             let current = job.hook.as_ref().map(|h| h.weight).unwrap_or(0);
             let weight = current.max(after_weight.saturating_add(1));
             let mut edits = vec![
-                Edit::Annotation { key: "helm.sh/hook".into(), value: "pre-install,pre-upgrade".into() },
-                Edit::Annotation { key: "helm.sh/hook-weight".into(), value: weight.to_string() },
-                Edit::Field { path: vec!["spec".into(), "backoffLimit".into()], value: Value::from(0) },
+                Edit::Annotation {
+                    key: "helm.sh/hook".into(),
+                    value: "pre-install,pre-upgrade".into(),
+                },
+                Edit::Annotation {
+                    key: "helm.sh/hook-weight".into(),
+                    value: weight.to_string(),
+                },
+                Edit::Field {
+                    path: vec!["spec".into(), "backoffLimit".into()],
+                    value: Value::from(0),
+                },
             ];
             if let Some(container) = migrate_container(job) {
                 edits.push(Edit::ContainerEnv {
@@ -178,7 +225,10 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
             }
             let mut edits = effective(job, edits);
             if !edits.is_empty() {
-                edits.push(Edit::Annotation { key: HARDENED.into(), value: "true".into() });
+                edits.push(Edit::Annotation {
+                    key: HARDENED.into(),
+                    value: "true".into(),
+                });
                 let edits = effective(job, edits);
                 plan.changes.push(PlannedChange {
                     resource: job.id.to_string(),
@@ -216,13 +266,31 @@ pub fn plan(stream: &Stream, facts: &Facts, evaluation: &Evaluation, guard: &Gua
 
 /// The edited text of every document the plan changes, in stream order. Every edit is verified
 /// (see [`edit::apply`]).
-fn edited_documents<'s>(stream: &'s Stream, plan: &Plan) -> Result<Vec<(&'s crate::manifest::Document, String)>, String> {
+fn edited_documents<'s>(
+    stream: &'s Stream,
+    plan: &Plan,
+) -> Result<Vec<(&'s crate::manifest::Document, String)>, String> {
     let mut out = Vec::with_capacity(plan.edits.len());
     for doc in &stream.docs {
-        let Some((_, doc_edits)) = plan.edits.iter().find(|(i, _)| *i == doc.index) else { continue };
-        let resource = doc.resources().first().ok_or_else(|| format!("{}: nothing to edit", doc.label()))?;
-        let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits).map_err(|e| format!("{}: {e}", doc.label()))?;
+        let Some((_, doc_edits)) = plan.edits.iter().find(|(i, _)| *i == doc.index) else {
+            continue;
+        };
+        let resource = doc
+            .resources()
+            .first()
+            .ok_or_else(|| format!("{}: nothing to edit", doc.label()))?;
+        let edited = edit::apply(stream.body_text(doc), &resource.value, doc_edits)
+            .map_err(|e| format!("{}: {e}", doc.label()))?;
         out.push((doc, edited));
+    }
+    // `plan.edits` is not in document order (the syn2mas Job's edit is planned last, and Helm 4
+    // puts that Job before the StatefulSets), hence the lookup by index; an edit that found no
+    // document is a bug, never a silent no-op.
+    if out.len() != plan.edits.len() {
+        return Err(format!(
+            "{} planned edit(s) matched no document",
+            plan.edits.len() - out.len()
+        ));
     }
     Ok(out)
 }
@@ -262,15 +330,31 @@ pub fn apply(stream: &Stream, plan: &Plan) -> Result<String, String> {
 pub fn explain(stream: &Stream, plan: &Plan, context: usize) -> Result<String, String> {
     let mut out = String::new();
     for (doc, text) in edited_documents(stream, plan)? {
-        let name = doc.resources().first().map(|r| r.id.to_string()).unwrap_or_else(|| doc.label());
+        let name = doc
+            .resources()
+            .first()
+            .map(|r| r.id.to_string())
+            .unwrap_or_else(|| doc.label());
         if doc.resources().iter().any(|r| r.kind() == "Secret") {
             out.push_str(&format!("~ {name}: changed (Secret content not shown)\n"));
             continue;
         }
-        out.push_str(&crate::diff::unified(stream.body_text(doc), &text, &format!("a/{name}"), &format!("b/{name}"), context));
+        out.push_str(&crate::diff::unified(
+            stream.body_text(doc),
+            &text,
+            &format!("a/{name}"),
+            &format!("b/{name}"),
+            context,
+        ));
     }
     for added in &plan.added {
-        out.push_str(&crate::diff::unified("", added, "/dev/null", "b/(added by ess-guard)", context));
+        out.push_str(&crate::diff::unified(
+            "",
+            added,
+            "/dev/null",
+            "b/(added by ess-guard)",
+            context,
+        ));
     }
     Ok(out)
 }

@@ -20,7 +20,9 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, Error> {
             collect(path, &mut files)?;
             files.sort();
             if files.is_empty() {
-                return Err(Error::Usage(format!("{input}: directory holds no .yaml or .yml files")));
+                return Err(Error::Usage(format!(
+                    "{input}: directory holds no .yaml or .yml files"
+                )));
             }
             out.extend(files);
         } else {
@@ -31,12 +33,18 @@ pub fn expand(inputs: &[String]) -> Result<Vec<String>, Error> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
     for entry in entries {
-        let path = entry.map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?.path();
+        let path = entry
+            .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?
+            .path();
         if path.is_dir() {
             collect(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             out.push(path.display().to_string());
         }
     }
@@ -47,7 +55,8 @@ fn collect(dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
 pub fn read(name: &str) -> Result<Vec<u8>, Error> {
     if name == "-" {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|e| Error::Input(format!("cannot read stdin: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| Error::Input(format!("cannot read stdin: {e}")))?;
         Ok(bytes)
     } else {
         std::fs::read(name).map_err(|e| Error::Usage(format!("cannot read {name}: {e}")))
@@ -57,15 +66,26 @@ pub fn read(name: &str) -> Result<Vec<u8>, Error> {
 /// Reads `--state-map`: a YAML mapping of input path → stored marker.
 pub fn read_state_map(path: &Path) -> Result<BTreeMap<String, MarkerState>, Error> {
     let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!("cannot read --state-map {name}: {e}")))?;
-    let value = crate::manifest::yaml::parse_embedded(&text)
-        .map_err(|e| Error::Input(format!("--state-map {name}: invalid YAML: {}", crate::manifest::one_line(&e.to_string()))))?;
-    let map = value.as_object().ok_or_else(|| Error::Input(format!("--state-map {name}: expected a mapping of input → state")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read --state-map {name}: {e}")))?;
+    let value = crate::manifest::yaml::parse_embedded(&text).map_err(|e| {
+        Error::Input(format!(
+            "--state-map {name}: invalid YAML: {}",
+            crate::manifest::one_line(&e.to_string())
+        ))
+    })?;
+    let map = value.as_object().ok_or_else(|| {
+        Error::Input(format!(
+            "--state-map {name}: expected a mapping of input → state"
+        ))
+    })?;
     map.iter()
         .map(|(k, v)| {
             let state = v
                 .as_str()
-                .ok_or_else(|| Error::Input(format!("--state-map {name}: `{k}` must be a state string")))?
+                .ok_or_else(|| {
+                    Error::Input(format!("--state-map {name}: `{k}` must be a state string"))
+                })?
                 .parse::<MarkerState>()
                 .map_err(|e| Error::Input(format!("--state-map {name}: `{k}`: {e}")))?;
             Ok((k.clone(), state))

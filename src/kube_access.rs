@@ -20,11 +20,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::Resource as _;
 use kube::client::Body;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
-use kube::core::Request;
 use kube::core::params::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::Request;
+use kube::Resource as _;
 use serde_json::Value;
 
 /// Field manager name sent with writes.
@@ -309,7 +309,7 @@ impl Cluster {
         let url = ConfigMap::url_path(&(), Some(&self.namespace));
         let req = Request::new(url).get(name, &GetParams::default());
         let resp = self.execute(req, &target)?;
-        if resp.status == 404 {
+        if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
             return Ok(None);
         }
         self.check_status(&resp, &target)?;
@@ -344,7 +344,7 @@ impl Cluster {
         let url = StatefulSet::url_path(&(), Some(&self.namespace));
         let req = Request::new(url).get(name, &GetParams::default());
         let resp = self.execute(req, &target)?;
-        if resp.status == 404 {
+        if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
             return Ok(false);
         }
         self.check_status(&resp, &target)?;
@@ -582,17 +582,24 @@ impl Cluster {
                 user_message: message,
             },
             404 => match target.name {
-                Some(name) => KubeError::NotFound {
-                    kind: target.kind.into(),
-                    name: name.into(),
-                    namespace: self.namespace.clone(),
-                },
+                Some(name) if is_object_not_found(&resp.body, target.resource, name) => {
+                    KubeError::NotFound {
+                        kind: target.kind.into(),
+                        name: name.into(),
+                        namespace: self.namespace.clone(),
+                    }
+                }
+                Some(name) => KubeError::Other(format!(
+                    "the API server answered 404 to {} {} {name:?} without Kubernetes' NotFound status for that object ({message}); check that the kubeconfig's server address {} is the Kubernetes API server itself",
+                    target.verb, target.resource, self.server
+                )),
                 None => KubeError::Other(format!(
                     "the API server does not serve {} (404: {message}); is {} a Kubernetes API server?",
                     target.resource, self.server
                 )),
             },
-            409 => KubeError::Conflict {
+            // Only a write can conflict; a 409 to a read is an unexpected answer (below).
+            409 if target.verb == "patch" => KubeError::Conflict {
                 name: target.name.unwrap_or_default().into(),
             },
             429 => KubeError::TooManyRequests {
@@ -690,8 +697,7 @@ impl ErrorChain {
                     timed_out = true;
                 }
             }
-            if e
-                .downcast_ref::<std::io::Error>()
+            if e.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
             {
                 timed_out = true;
@@ -724,7 +730,10 @@ fn flatten_errors<'a>(
         return;
     }
     out.push(e);
-    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         // io.source() is inner.source(), so the recursion covers it.
         flatten_errors(inner, out);
         return;
@@ -983,6 +992,22 @@ fn status_message(body: &[u8]) -> String {
     }
 }
 
+/// Whether a 404 body is the API server's `NotFound` Status for exactly this object
+/// (`details.name`, and `details.kind` = the resource when given). Any other 404 (a proxy's
+/// page, or "the server could not find the requested resource" for a wrong server URL or an
+/// API that is not served) is not evidence that the object is missing: reading it as "absent"
+/// would fail open.
+fn is_object_not_found(body: &[u8], resource: &str, name: &str) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let text = |pointer: &str| v.pointer(pointer).and_then(Value::as_str);
+    text("/kind") == Some("Status")
+        && text("/reason") == Some("NotFound")
+        && text("/details/name") == Some(name)
+        && text("/details/kind").is_none_or(|k| k == resource)
+}
+
 fn status_retry_after(body: &[u8]) -> Option<u64> {
     let v: Value = serde_json::from_slice(body).ok()?;
     v.get("details")?.get("retryAfterSeconds")?.as_u64()
@@ -1099,6 +1124,32 @@ mod tests {
         opts.namespace = None;
         assert_eq!(resolve_namespace(&opts, &empty, "ctx"), "ctx");
         assert_eq!(resolve_namespace(&opts, &empty, ""), "default");
+    }
+
+    #[test]
+    fn only_the_objects_own_not_found_status_means_missing() {
+        let not_found = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"configmaps \"ess-markers\" not found","reason":"NotFound","details":{"name":"ess-markers","kind":"configmaps"},"code":404}"#;
+        assert!(is_object_not_found(not_found, "configmaps", "ess-markers"));
+        assert!(!is_object_not_found(not_found, "configmaps", "other"));
+        assert!(!is_object_not_found(
+            not_found,
+            "statefulsets",
+            "ess-markers"
+        ));
+        // Unknown path on a real API server, a proxy's page, an empty or non-Status body.
+        let unknown_path = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}"#;
+        assert!(!is_object_not_found(
+            unknown_path,
+            "configmaps",
+            "ess-markers"
+        ));
+        assert!(!is_object_not_found(
+            b"<html>404 Not Found</html>",
+            "configmaps",
+            "ess-markers"
+        ));
+        assert!(!is_object_not_found(b"", "configmaps", "ess-markers"));
+        assert!(!is_object_not_found(b"{}", "configmaps", "ess-markers"));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! `absent`, but an absent marker on a release that already runs Synapse without MAS is
 //! treated as `legacy_auth` (the chart would otherwise allow a jump straight to MAS).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::StateArgs;
@@ -21,7 +20,7 @@ const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy
 /// Connection settings from the flags, following kubectl/Helm conventions.
 pub fn connect_options(args: &StateArgs) -> ConnectOptions {
     ConnectOptions {
-        kubeconfig: args.kubeconfig.clone().map(PathBuf::from),
+        kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
         namespace: args.namespace.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
@@ -45,7 +44,23 @@ pub struct LiveState {
 
 impl LiveState {
     pub fn from_args(args: &StateArgs) -> LiveState {
-        LiveState { opts: connect_options(args) }
+        LiveState {
+            opts: connect_options(args),
+        }
+    }
+}
+
+impl LiveState {
+    /// The connection for one target. Namespace: `-n`, else the one the target names (from the
+    /// render: Helm does not pass its `-n` to a post-renderer, but the chart writes it into
+    /// every document), else `$HELM_NAMESPACE`, else the kubeconfig context's (the last two are
+    /// resolved by [`Cluster::connect`]).
+    fn options_for(&self, target: &MarkerTarget) -> ConnectOptions {
+        let mut opts = self.opts.clone();
+        if opts.namespace.is_none() {
+            opts.namespace = target.namespace.clone();
+        }
+        opts
     }
 }
 
@@ -56,12 +71,12 @@ impl StateSource for LiveState {
                 "cannot tell which marker ConfigMap to read: pass --release NAME (through --post-renderer-args=--release=NAME under Helm), or {ESCAPE}"
             ))
         })?;
-        let mut opts = self.opts.clone();
-        if opts.namespace.is_none() {
-            opts.namespace = target.namespace.clone();
-        }
-        let cluster = connect(&opts)?;
-        let origin = format!("ConfigMap {}/{configmap} at {}", cluster.namespace(), cluster.server_url());
+        let cluster = connect(&self.options_for(target))?;
+        let origin = format!(
+            "ConfigMap {}/{configmap} at {}",
+            cluster.namespace(),
+            cluster.server_url()
+        );
         match cluster.get_configmap(&configmap) {
             Ok(Some(cm)) => {
                 let facts = ConfigMapFacts {
@@ -71,7 +86,9 @@ impl StateSource for LiveState {
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
                 };
-                facts.into_observed(origin).map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                facts
+                    .into_observed(origin)
+                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
             }
             Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
             Err(e) => Err(state_error(&e)),
@@ -82,14 +99,29 @@ impl StateSource for LiveState {
 /// No marker: look for evidence that the release already runs Synapse without MAS. The extra
 /// reads are optional; without permission for them ess-guard warns and keeps `absent`.
 fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
-    let mut observed = Observed { state: MarkerState::Absent, origin, notes: Vec::new() };
-    let Some(release) = &target.release else { return observed };
-    let note = |message: String| InputNote { rule: RuleId::LegacyInferred, message, resource: None, source: None };
+    let mut observed = Observed {
+        state: MarkerState::Absent,
+        origin,
+        notes: Vec::new(),
+    };
+    let Some(release) = &target.release else {
+        return observed;
+    };
+    let note = |message: String| InputNote {
+        rule: RuleId::LegacyInferred,
+        message,
+        resource: None,
+        source: None,
+    };
     let legacy_from_release = match cluster.latest_release(release, true) {
         Ok(Some(rel)) => {
-            let facts = crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
+            let facts =
+                crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
             match facts.map(|f| f.requested) {
-                Ok(Requested::Step(Step::Legacy)) => Some(format!("Helm release {release} v{} runs Synapse without MAS", rel.version)),
+                Ok(Requested::Step(Step::Legacy)) => Some(format!(
+                    "Helm release {release} v{} runs Synapse without MAS",
+                    rel.version
+                )),
                 Ok(_) => return observed,
                 Err(_) => None,
             }
@@ -123,7 +155,70 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
     };
     if let Some(evidence) = evidence {
         observed.state = MarkerState::LegacyAuth;
-        observed.notes.push(note(format!("no marker stored, but {evidence}: treated as legacy_auth")));
+        observed.notes.push(note(format!(
+            "no marker stored, but {evidence}: treated as legacy_auth"
+        )));
     }
     observed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(namespace: Option<&str>) -> MarkerTarget {
+        MarkerTarget {
+            configmap: Some("ess-markers".into()),
+            namespace: namespace.map(str::to_string),
+            release: Some("ess".into()),
+        }
+    }
+
+    #[test]
+    fn explicit_namespace_beats_the_render_which_beats_the_environment() {
+        let flag = LiveState::from_args(&StateArgs {
+            namespace: Some("flag".into()),
+            ..StateArgs::default()
+        });
+        assert_eq!(
+            flag.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("flag")
+        );
+        let none = LiveState::from_args(&StateArgs::default());
+        assert_eq!(
+            none.options_for(&target(Some("render")))
+                .namespace
+                .as_deref(),
+            Some("render")
+        );
+        // Neither: left to kube_access ($HELM_NAMESPACE, then the context's namespace).
+        assert_eq!(none.options_for(&target(None)).namespace, None);
+    }
+
+    #[test]
+    fn helm_namespace_is_not_folded_into_the_flag() {
+        // If clap read $HELM_NAMESPACE into -n, a value left in the shell would beat the
+        // render's namespace (see options_for).
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        for sub in ["post-render", "check", "plan", "values", "recover"] {
+            let cmd = cli.find_subcommand(sub).expect("subcommand");
+            let ns = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == "namespace")
+                .expect("-n");
+            assert_eq!(ns.get_env(), None, "{sub}");
+        }
+    }
+
+    #[test]
+    fn timeout_is_at_least_one_second() {
+        let opts = connect_options(&StateArgs {
+            timeout: 0,
+            ..StateArgs::default()
+        });
+        assert_eq!(opts.timeout, Duration::from_secs(1));
+    }
 }

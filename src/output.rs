@@ -33,7 +33,9 @@ pub fn report(text: &str, tty: bool, report_file: Option<&Path>) -> Result<(), E
         }
     }
     if let Some(path) = report_file {
-        std::fs::write(path, text).map_err(|e| Error::Output(format!("cannot write report file {}: {e}", path.display())))?;
+        std::fs::write(path, text).map_err(|e| {
+            Error::Output(format!("cannot write report file {}: {e}", path.display()))
+        })?;
     }
     Ok(())
 }

@@ -40,7 +40,8 @@ pub fn parse_marker_arg(arg: &str) -> Result<MarkerArg, String> {
             fields.len()
         ));
     }
-    let new = MarkerState::from_stored(fields[2]).map_err(|e| format!("`-markers {entry}`: {e}"))?;
+    let new =
+        MarkerState::from_stored(fields[2]).map_err(|e| format!("`-markers {entry}`: {e}"))?;
     Ok(MarkerArg {
         configmap: fields[0].to_string(),
         key: fields[1].to_string(),
@@ -75,18 +76,31 @@ fn classify(stream: &Stream) -> Parts<'_> {
     for (doc, r) in stream.resources() {
         let name_label = r.label(NAME_LABEL).unwrap_or("");
         match r.kind() {
-            "Job" if name_label == "deployment-markers-pre" || r.name().ends_with("-deployment-markers-pre") => {
+            "Job"
+                if name_label == "deployment-markers-pre"
+                    || r.name().ends_with("-deployment-markers-pre") =>
+            {
                 parts.markers_pre = Some((doc, r));
             }
             "Job" if name_label == "syn2mas" => parts.syn2mas_job = Some(r),
             "Job" if name_label == "synapse-check-config" => parts.check_config_job = true,
             "Role" | "RoleBinding" if name_label == "syn2mas" => parts.syn2mas_rbac = true,
             "StatefulSet" if is_synapse_process(r) => parts.synapse_sts.push(r),
-            "Deployment" if name_label == "matrix-authentication-service" => parts.mas_deployment = Some(r),
-            "ConfigMap" | "Secret" if r.hook.is_none() && name_label == "synapse" && r.label(COMPONENT_LABEL) == Some("matrix-server") => {
+            "Deployment" if name_label == "matrix-authentication-service" => {
+                parts.mas_deployment = Some(r)
+            }
+            "ConfigMap" | "Secret"
+                if r.hook.is_none()
+                    && name_label == "synapse"
+                    && r.label(COMPONENT_LABEL) == Some("matrix-server") =>
+            {
                 parts.synapse_config.push(r)
             }
-            "ConfigMap" | "Secret" if r.hook.is_none() && name_label == "matrix-authentication-service" => parts.mas_config.push(r),
+            "ConfigMap" | "Secret"
+                if r.hook.is_none() && name_label == "matrix-authentication-service" =>
+            {
+                parts.mas_config.push(r)
+            }
             _ => {}
         }
     }
@@ -97,7 +111,8 @@ fn classify(stream: &Stream) -> Parts<'_> {
 pub fn is_synapse_process(r: &Resource) -> bool {
     r.kind() == "StatefulSet"
         && r.label(COMPONENT_LABEL) == Some("matrix-server")
-        && r.label(NAME_LABEL).is_some_and(|n| n.starts_with("synapse-"))
+        && r.label(NAME_LABEL)
+            .is_some_and(|n| n.starts_with("synapse-"))
 }
 
 /// The args of the first container of a pod template.
@@ -117,29 +132,46 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
 
     // Release and namespace from what the chart names after the release.
     if let Some((_, job)) = parts.markers_pre {
-        facts.release = job.name().strip_suffix("-deployment-markers-pre").map(str::to_string);
+        facts.release = job
+            .name()
+            .strip_suffix("-deployment-markers-pre")
+            .map(str::to_string);
         facts.namespace = job.id.namespace.clone();
     }
     for sts in &parts.synapse_sts {
         if facts.release.is_none() {
-            facts.release = sts.label("k8s.element.io/synapse-instance").and_then(|i| i.strip_suffix("-synapse")).map(str::to_string);
+            facts.release = sts
+                .label("k8s.element.io/synapse-instance")
+                .and_then(|i| i.strip_suffix("-synapse"))
+                .map(str::to_string);
         }
         if facts.namespace.is_none() {
             facts.namespace = sts.id.namespace.clone();
         }
-        let replicas = sts.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        facts.synapse_statefulsets.push((sts.name().to_string(), replicas));
+        let replicas = sts
+            .value
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        facts
+            .synapse_statefulsets
+            .push((sts.name().to_string(), replicas));
     }
 
     facts.synapse_enabled = !parts.synapse_sts.is_empty();
     facts.mas_enabled = parts.mas_deployment.is_some();
-    facts.syn2mas_without_synapse = !facts.synapse_enabled && (parts.syn2mas_rbac || parts.syn2mas_job.is_some());
+    facts.syn2mas_without_synapse =
+        !facts.synapse_enabled && (parts.syn2mas_rbac || parts.syn2mas_job.is_some());
     if hooks_visible {
         facts.check_config_hook = Some(parts.check_config_job);
         facts.markers_enabled = Some(parts.markers_pre.is_some());
     }
 
-    let mas_config = layered_config(&parts.mas_config, &["mas-config-underrides.yaml"], &["mas-config-overrides.yaml"]);
+    let mas_config = layered_config(
+        &parts.mas_config,
+        &["mas-config-underrides.yaml"],
+        &["mas-config-overrides.yaml"],
+    );
     let synapse_config = layered_config(&parts.synapse_config, &SYNAPSE_UNDER, &SYNAPSE_OVER);
     if facts.mas_enabled {
         let mut mas = MasAuth::from_config(&mas_config.0);
@@ -149,8 +181,15 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
     facts.synapse_auth = SynapseAuth::from_config(&synapse_config.0);
     facts.synapse_auth.partial = synapse_config.1;
 
-    let syn2mas_phase_pre = parts.syn2mas_job.and_then(|j| j.hook.as_ref()).map(|h| h.is_pre_upgrade() || h.phases.iter().any(|p| p == "pre-install"));
-    let dry_run_kind = facts.mas_auth.as_ref().and_then(|m| m.matrix_kind.as_deref()) == Some("synapse_read_only");
+    let syn2mas_phase_pre = parts
+        .syn2mas_job
+        .and_then(|j| j.hook.as_ref())
+        .map(|h| h.is_pre_upgrade() || h.phases.iter().any(|p| p == "pre-install"));
+    let dry_run_kind = facts
+        .mas_auth
+        .as_ref()
+        .and_then(|m| m.matrix_kind.as_deref())
+        == Some("synapse_read_only");
 
     // The syn2mas switch as far as the render shows it.
     facts.syn2mas = match (parts.syn2mas_job.is_some(), syn2mas_phase_pre) {
@@ -167,8 +206,15 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
             .iter()
             .position(|a| *a == "-markers")
             .and_then(|i| args.get(i + 1))
-            .ok_or_else(|| format!("{}: Job {} has no `-markers` argument", doc.label(), job.name()))?;
-        let marker = parse_marker_arg(value).map_err(|e| format!("{}: Job {}: {e}", doc.label(), job.name()))?;
+            .ok_or_else(|| {
+                format!(
+                    "{}: Job {} has no `-markers` argument",
+                    doc.label(),
+                    job.name()
+                )
+            })?;
+        let marker = parse_marker_arg(value)
+            .map_err(|e| format!("{}: Job {}: {e}", doc.label(), job.name()))?;
         facts.markers_configmap = Some(marker.configmap.clone());
         Requested::Step(match marker.new {
             MarkerState::LegacyAuth if facts.mas_enabled => Step::DryRun,
@@ -181,7 +227,11 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
     } else if !facts.mas_enabled {
         Requested::Step(Step::Legacy)
     } else if parts.syn2mas_job.is_some() {
-        Requested::Step(if syn2mas_phase_pre == Some(true) { Step::Migrate } else { Step::DryRun })
+        Requested::Step(if syn2mas_phase_pre == Some(true) {
+            Step::Migrate
+        } else {
+            Step::DryRun
+        })
     } else if dry_run_kind {
         Requested::Step(Step::DryRun)
     } else if hooks_visible {
@@ -194,7 +244,10 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
         for key in &doc.duplicate_keys {
             facts.notes.push(InputNote {
                 rule: RuleId::DuplicateKey,
-                message: format!("{}: mapping key `{key}` appears more than once; the last value is used", doc.label()),
+                message: format!(
+                    "{}: mapping key `{key}` appears more than once; the last value is used",
+                    doc.label()
+                ),
                 resource: doc.resources().first().map(|r| r.id.to_string()),
                 source: doc.source.clone(),
             });
@@ -235,11 +288,17 @@ fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec
     let mut partial = false;
     for (holder, r) in resources.iter().enumerate() {
         let secret = r.kind() == "Secret";
-        let mut entries: Vec<(String, String)> = r.data().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut entries: Vec<(String, String)> = r
+            .data()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         if let Some(string_data) = r.value.get("stringData").and_then(Value::as_object) {
             for (k, v) in string_data {
                 if let Some(v) = v.as_str() {
-                    entries.push((k.clone(), base64::engine::general_purpose::STANDARD.encode(v)));
+                    entries.push((
+                        k.clone(),
+                        base64::engine::general_purpose::STANDARD.encode(v),
+                    ));
                 }
             }
         }
@@ -255,7 +314,11 @@ fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec
             };
             let text = if secret {
                 // Secret data is base64. Decode it only to read config; it is never printed.
-                match base64::engine::general_purpose::STANDARD.decode(value.trim()).ok().and_then(|b| String::from_utf8(b).ok()) {
+                match base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                {
                     Some(text) => text,
                     None => {
                         partial = true;
@@ -266,7 +329,12 @@ fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec
                 value
             };
             let value = crate::manifest::yaml::parse_embedded(&text).ok();
-            layers.push(Layer { rank, key, holder, value });
+            layers.push(Layer {
+                rank,
+                key,
+                holder,
+                value,
+            });
         }
     }
     layers.sort_by(|a, b| (a.rank, &a.key).cmp(&(b.rank, &b.key)));
@@ -289,38 +357,58 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
     // A finding that names its resource but not the template gets the template.
     for finding in findings.iter_mut().filter(|f| f.source.is_none()) {
         if let Some(resource) = &finding.resource {
-            finding.source = stream.resources().find(|(_, r)| r.id.to_string() == *resource).and_then(|(d, _)| d.source.clone());
+            finding.source = stream
+                .resources()
+                .find(|(_, r)| r.id.to_string() == *resource)
+                .and_then(|(d, _)| d.source.clone());
         }
     }
     if findings.iter().all(|f| f.resource.is_some()) {
         return;
     }
     let parts = classify(stream);
-    let doc_of = |r: &Resource| stream.resources().find(|(_, x)| std::ptr::eq(*x, r)).map(|(d, _)| d);
+    let doc_of = |r: &Resource| {
+        stream
+            .resources()
+            .find(|(_, x)| std::ptr::eq(*x, r))
+            .map(|(d, _)| d)
+    };
     let synapse_layers = config_layers(&parts.synapse_config, &SYNAPSE_UNDER, &SYNAPSE_OVER).0;
     let synapse_holder = |wanted: fn(&SynapseAuth) -> bool| -> Option<&Resource> {
         synapse_layers
             .iter()
-            .find(|l| l.value.as_ref().is_some_and(|v| wanted(&SynapseAuth::from_config(v))))
+            .find(|l| {
+                l.value
+                    .as_ref()
+                    .is_some_and(|v| wanted(&SynapseAuth::from_config(v)))
+            })
             .map(|l| parts.synapse_config[l.holder])
             .or_else(|| parts.synapse_config.first().copied())
     };
     let find = |kind: &str, name_label: &str| {
-        stream.resources().map(|(_, r)| r).find(|r| r.kind() == kind && r.label(NAME_LABEL) == Some(name_label))
+        stream
+            .resources()
+            .map(|(_, r)| r)
+            .find(|r| r.kind() == kind && r.label(NAME_LABEL) == Some(name_label))
     };
     for finding in findings.iter_mut().filter(|f| f.resource.is_none()) {
         let at: Option<&Resource> = match finding.rule {
-            RuleId::SsoWithCheckConfig | RuleId::SsoLeftInSynapse => synapse_holder(|a| !a.sso_mechanisms().is_empty()),
+            RuleId::SsoWithCheckConfig | RuleId::SsoLeftInSynapse => {
+                synapse_holder(|a| !a.sso_mechanisms().is_empty())
+            }
             RuleId::UnsupportedAuthProvider => {
                 synapse_holder(|a| a.saml || a.cas || a.jwt || !a.password_providers.is_empty())
             }
             RuleId::UnmappedOidcProvider => synapse_holder(|a| !a.oidc_idps.is_empty()),
-            RuleId::MissingBcryptScheme => {
-                parts.mas_config.iter().find(|r| r.kind() == "ConfigMap").or(parts.mas_config.first()).copied()
-            }
-            RuleId::Syn2masExternalSynapse => {
-                find("Role", "syn2mas").or_else(|| find("RoleBinding", "syn2mas")).or(parts.syn2mas_job)
-            }
+            RuleId::MissingBcryptScheme => parts
+                .mas_config
+                .iter()
+                .find(|r| r.kind() == "ConfigMap")
+                .or(parts.mas_config.first())
+                .copied(),
+            RuleId::Syn2masExternalSynapse => find("Role", "syn2mas")
+                .or_else(|| find("RoleBinding", "syn2mas"))
+                .or(parts.syn2mas_job),
             RuleId::NoRollback
             | RuleId::Syn2masRerun
             | RuleId::Syn2masStillEnabled
@@ -329,9 +417,12 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
             | RuleId::UnverifiedStep
             | RuleId::LegacyInferred
             | RuleId::MarkerEvidenceUnchecked => parts.markers_pre.map(|(_, job)| job),
-            RuleId::MarkersDisabled => {
-                parts.synapse_sts.iter().find(|r| r.label(NAME_LABEL) == Some("synapse-main")).or(parts.synapse_sts.first()).copied()
-            }
+            RuleId::MarkersDisabled => parts
+                .synapse_sts
+                .iter()
+                .find(|r| r.label(NAME_LABEL) == Some("synapse-main"))
+                .or(parts.synapse_sts.first())
+                .copied(),
             RuleId::SsoLoginWorkerWithMas => find("StatefulSet", "synapse-sso-login"),
             _ => None,
         };
@@ -351,10 +442,14 @@ mod tests {
 
     #[test]
     fn marker_args() {
-        let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth").expect("parses");
+        let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth")
+            .expect("parses");
         assert_eq!(m.configmap, "ess-markers");
         assert_eq!(m.new, MarkerState::Syn2masMigrated);
-        let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:delegated_auth:delegated_auth;syn2mas_migrated").expect("parses");
+        let m = parse_marker_arg(
+            "ess-markers:MATRIX_STACK_MSC3861:delegated_auth:delegated_auth;syn2mas_migrated",
+        )
+        .expect("parses");
         assert_eq!(m.allowed, vec!["delegated_auth", "syn2mas_migrated"]);
         assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:legacy_auth").is_err());
         assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:stage9:legacy_auth").is_err());

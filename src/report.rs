@@ -35,8 +35,14 @@ pub struct InputReport {
 
 impl InputReport {
     pub fn new(input: &str, format: &'static str, evaluation: Evaluation) -> InputReport {
-        let mut report =
-            InputReport { input: input.to_string(), format, evaluation, rules: Vec::new(), changes: Vec::new(), suppressed: Vec::new() };
+        let mut report = InputReport {
+            input: input.to_string(),
+            format,
+            evaluation,
+            rules: Vec::new(),
+            changes: Vec::new(),
+            suppressed: Vec::new(),
+        };
         report.refresh_rules();
         report
     }
@@ -77,8 +83,15 @@ pub fn text(reports: &[InputReport]) -> String {
             }
         }
         let requested = match e.step {
-            Some(step) => format!("{} → marker {} (from {})", step.describe(), step.target(), e.step_origin),
-            None if e.findings.iter().any(|f| f.rule.id() == "ambiguous-step") => "step 2 or step 3 (ambiguous)".to_string(),
+            Some(step) => format!(
+                "{} → marker {} (from {})",
+                step.describe(),
+                step.target(),
+                e.step_origin
+            ),
+            None if e.findings.iter().any(|f| f.rule.id() == "ambiguous-step") => {
+                "step 2 or step 3 (ambiguous)".to_string()
+            }
             None => "no marker (Synapse disabled)".to_string(),
         };
         let _ = writeln!(out, "  input:     {} ({})", r.input, r.format);
@@ -87,7 +100,14 @@ pub fn text(reports: &[InputReport]) -> String {
         for f in &e.findings {
             let _ = writeln!(out, "  {}[{}]: {}", f.severity, f.rule, f.message);
             if let Some(resource) = &f.resource {
-                let _ = writeln!(out, "    at: {resource}{}", f.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "    at: {resource}{}",
+                    f.source
+                        .as_deref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                );
             }
             let _ = writeln!(out, "    fix: {}", f.remediation);
         }
@@ -108,10 +128,15 @@ pub fn text(reports: &[InputReport]) -> String {
 
 /// The JSON report: one object per input, in an object with the overall verdict.
 pub fn json(reports: &[InputReport]) -> String {
-    let verdict = if reports.iter().any(InputReport::rejected) { Verdict::Rejected } else { Verdict::Allowed };
+    let verdict = if reports.iter().any(InputReport::rejected) {
+        Verdict::Rejected
+    } else {
+        Verdict::Allowed
+    };
     let value = serde_json::json!({
         "verdict": verdict,
         "inputs": reports,
     });
-    serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) + "\n"
+    serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        + "\n"
 }

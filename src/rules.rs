@@ -202,7 +202,10 @@ impl RuleId {
     /// Whether a `skip-<rule-id>` annotation can silence this rule: not transition rules (the
     /// chart's own hook enforces them anyway), and not the rules about suppression annotations.
     pub fn suppressible(self) -> bool {
-        let about_suppressions = matches!(self, RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule);
+        let about_suppressions = matches!(
+            self,
+            RuleId::SuppressionWithoutReason | RuleId::UnsuppressibleRule
+        );
         !self.info().transition && !about_suppressions
     }
 }
@@ -268,8 +271,19 @@ mod tests {
         for rule in RuleId::ALL {
             let info = rule.info();
             assert!(seen.insert(info.id), "duplicate id {}", info.id);
-            assert!(info.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", info.id);
-            assert!(!info.summary.is_empty() && !info.why.is_empty() && !info.fix.is_empty() && !info.example.is_empty());
+            assert!(
+                info.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}",
+                info.id
+            );
+            assert!(
+                !info.summary.is_empty()
+                    && !info.why.is_empty()
+                    && !info.fix.is_empty()
+                    && !info.example.is_empty()
+            );
             assert_eq!(RuleId::from_id(info.id), Some(*rule));
         }
     }

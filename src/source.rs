@@ -41,7 +41,11 @@ pub struct FixedState(pub MarkerState);
 
 impl StateSource for FixedState {
     fn observe(&self, _target: &MarkerTarget) -> Result<Observed, Error> {
-        Ok(Observed { state: self.0, origin: "--state".to_string(), notes: Vec::new() })
+        Ok(Observed {
+            state: self.0,
+            origin: "--state".to_string(),
+            notes: Vec::new(),
+        })
     }
 }
 
@@ -51,11 +55,18 @@ pub struct StateFile(pub PathBuf);
 impl StateSource for StateFile {
     fn observe(&self, _target: &MarkerTarget) -> Result<Observed, Error> {
         let name = self.0.display().to_string();
-        let text = std::fs::read_to_string(&self.0).map_err(|e| Error::Usage(format!("cannot read --state-file {name}: {e}")))?;
-        let value = crate::manifest::yaml::parse_embedded(&text)
-            .map_err(|e| Error::Input(format!("{name}: invalid YAML: {}", crate::manifest::one_line(&e.to_string()))))?;
-        let view = ConfigMapFacts::from_value(&value).map_err(|e| Error::Input(format!("{name}: {e}")))?;
-        view.into_observed(format!("--state-file {name}")).map_err(|e| Error::Input(format!("{name}: {e}")))
+        let text = std::fs::read_to_string(&self.0)
+            .map_err(|e| Error::Usage(format!("cannot read --state-file {name}: {e}")))?;
+        let value = crate::manifest::yaml::parse_embedded(&text).map_err(|e| {
+            Error::Input(format!(
+                "{name}: invalid YAML: {}",
+                crate::manifest::one_line(&e.to_string())
+            ))
+        })?;
+        let view =
+            ConfigMapFacts::from_value(&value).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+        view.into_observed(format!("--state-file {name}"))
+            .map_err(|e| Error::Input(format!("{name}: {e}")))
     }
 }
 
@@ -83,15 +94,28 @@ impl ConfigMapFacts {
                     .iter()
                     .map(|(k, v)| match v {
                         Value::String(s) => Ok((k.clone(), s.clone())),
-                        other => Err(format!("`{what}.{k}` must be a string, found {}", crate::manifest::type_name(other))),
+                        other => Err(format!(
+                            "`{what}.{k}` must be a string, found {}",
+                            crate::manifest::type_name(other)
+                        )),
                     })
                     .collect(),
-                Some(other) => Err(format!("`{what}` must be a mapping, found {}", crate::manifest::type_name(other))),
+                Some(other) => Err(format!(
+                    "`{what}` must be a mapping, found {}",
+                    crate::manifest::type_name(other)
+                )),
             }
         };
         Ok(ConfigMapFacts {
-            name: value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
-            namespace: value.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+            name: value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            namespace: value
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             labels: strings(value.pointer("/metadata/labels"), "metadata.labels")?,
             data: strings(value.get("data"), "data")?,
             binary_data_keys: value
@@ -111,7 +135,10 @@ impl ConfigMapFacts {
                 message: format!(
                     "ConfigMap {} has {MANAGED_BY_LABEL}={}; the chart's marker Job will refuse it",
                     self.name,
-                    self.labels.get(MANAGED_BY_LABEL).map(String::as_str).unwrap_or("<unset>")
+                    self.labels
+                        .get(MANAGED_BY_LABEL)
+                        .map(String::as_str)
+                        .unwrap_or("<unset>")
                 ),
                 resource: Some(format!("ConfigMap {}", self.name)),
                 source: None,
@@ -124,7 +151,11 @@ impl ConfigMapFacts {
             }
             None => MarkerState::Absent,
         };
-        Ok(Observed { state, origin, notes })
+        Ok(Observed {
+            state,
+            origin,
+            notes,
+        })
     }
 }
 
@@ -138,7 +169,9 @@ mod tests {
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "ess-markers", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
             "data": {MARKER_KEY: "syn2mas_migrated"}});
-        let observed = ConfigMapFacts::from_value(&cm).and_then(|c| c.into_observed("t".into())).expect("reads");
+        let observed = ConfigMapFacts::from_value(&cm)
+            .and_then(|c| c.into_observed("t".into()))
+            .expect("reads");
         assert_eq!(observed.state, MarkerState::Syn2masMigrated);
         assert!(observed.notes.is_empty());
     }
@@ -146,17 +179,24 @@ mod tests {
     #[test]
     fn missing_key_is_absent_and_missing_label_warns() {
         let cm = json!({"kind": "ConfigMap", "metadata": {"name": "ess-markers"}});
-        let observed = ConfigMapFacts::from_value(&cm).and_then(|c| c.into_observed("t".into())).expect("reads");
+        let observed = ConfigMapFacts::from_value(&cm)
+            .and_then(|c| c.into_observed("t".into()))
+            .expect("reads");
         assert_eq!(observed.state, MarkerState::Absent);
         assert_eq!(observed.notes[0].rule, RuleId::UnmanagedMarker);
     }
 
     #[test]
     fn unknown_value_and_binary_data_fail() {
-        let cm = json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {MARKER_KEY: "stage9"}});
-        assert!(ConfigMapFacts::from_value(&cm).and_then(|c| c.into_observed("t".into())).is_err());
+        let cm =
+            json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {MARKER_KEY: "stage9"}});
+        assert!(ConfigMapFacts::from_value(&cm)
+            .and_then(|c| c.into_observed("t".into()))
+            .is_err());
         let cm = json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "binaryData": {MARKER_KEY: "bGVnYWN5X2F1dGg="}});
-        assert!(ConfigMapFacts::from_value(&cm).and_then(|c| c.into_observed("t".into())).is_err());
+        assert!(ConfigMapFacts::from_value(&cm)
+            .and_then(|c| c.into_observed("t".into()))
+            .is_err());
         assert!(ConfigMapFacts::from_value(&json!({"kind": "Secret"})).is_err());
     }
 }

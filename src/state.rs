@@ -169,7 +169,9 @@ impl FromStr for Step {
         Step::ALL
             .into_iter()
             .find(|step| step.as_str() == s)
-            .ok_or_else(|| format!("unknown step {s:?}: expected legacy, dry-run, migrate or finalize"))
+            .ok_or_else(|| {
+                format!("unknown step {s:?}: expected legacy, dry-run, migrate or finalize")
+            })
     }
 }
 
@@ -240,7 +242,11 @@ mod tests {
             (LegacyAuth, Step::Finalize, Err(Refusal::MasWithoutSyn2mas)),
             (Syn2masMigrated, Step::Legacy, Err(Refusal::NoRollback)),
             (Syn2masMigrated, Step::DryRun, Err(Refusal::NoRollback)),
-            (Syn2masMigrated, Step::Migrate, Err(Refusal::BlockedUntilSyn2masDisabled)),
+            (
+                Syn2masMigrated,
+                Step::Migrate,
+                Err(Refusal::BlockedUntilSyn2masDisabled),
+            ),
             (Syn2masMigrated, Step::Finalize, Ok(())),
             (DelegatedAuth, Step::Legacy, Err(Refusal::NoRollback)),
             (DelegatedAuth, Step::DryRun, Err(Refusal::NoRollback)),
@@ -264,7 +270,11 @@ mod tests {
         ];
         for (step, allowed) in chart {
             for current in [LegacyAuth, Syn2masMigrated, DelegatedAuth] {
-                assert_eq!(decide(current, step).is_ok(), allowed.contains(&current), "{current} → {step}");
+                assert_eq!(
+                    decide(current, step).is_ok(),
+                    allowed.contains(&current),
+                    "{current} → {step}"
+                );
             }
         }
     }
@@ -272,11 +282,26 @@ mod tests {
     #[test]
     fn truth_table_of_switches() {
         assert_eq!(Step::from_switches(false, true, true, false), None);
-        assert_eq!(Step::from_switches(true, false, true, false), Some(Step::Legacy));
-        assert_eq!(Step::from_switches(true, true, true, true), Some(Step::DryRun));
-        assert_eq!(Step::from_switches(true, true, true, false), Some(Step::Migrate));
-        assert_eq!(Step::from_switches(true, true, false, true), Some(Step::Finalize));
-        assert_eq!(Step::from_switches(true, true, false, false), Some(Step::Finalize));
+        assert_eq!(
+            Step::from_switches(true, false, true, false),
+            Some(Step::Legacy)
+        );
+        assert_eq!(
+            Step::from_switches(true, true, true, true),
+            Some(Step::DryRun)
+        );
+        assert_eq!(
+            Step::from_switches(true, true, true, false),
+            Some(Step::Migrate)
+        );
+        assert_eq!(
+            Step::from_switches(true, true, false, true),
+            Some(Step::Finalize)
+        );
+        assert_eq!(
+            Step::from_switches(true, true, false, false),
+            Some(Step::Finalize)
+        );
     }
 
     #[test]
@@ -290,7 +315,10 @@ mod tests {
     #[test]
     fn plan_helpers() {
         assert_eq!(allowed_steps(Syn2masMigrated), vec![Step::Finalize]);
-        assert_eq!(allowed_steps(LegacyAuth), vec![Step::Legacy, Step::DryRun, Step::Migrate]);
+        assert_eq!(
+            allowed_steps(LegacyAuth),
+            vec![Step::Legacy, Step::DryRun, Step::Migrate]
+        );
         assert_eq!(next_step(LegacyAuth), Some(Step::DryRun));
         assert_eq!(next_step(DelegatedAuth), None);
     }

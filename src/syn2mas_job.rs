@@ -20,16 +20,22 @@ pub struct BuiltJob {
 }
 
 fn images(r: &Resource) -> Vec<&str> {
-    ["/spec/template/spec/containers", "/spec/template/spec/initContainers"]
-        .iter()
-        .filter_map(|p| r.value.pointer(p).and_then(Value::as_array))
-        .flatten()
-        .filter_map(|c| c.get("image").and_then(Value::as_str))
-        .collect()
+    [
+        "/spec/template/spec/containers",
+        "/spec/template/spec/initContainers",
+    ]
+    .iter()
+    .filter_map(|p| r.value.pointer(p).and_then(Value::as_array))
+    .flatten()
+    .filter_map(|c| c.get("image").and_then(Value::as_str))
+    .collect()
 }
 
 fn find<'a>(stream: &'a Stream, kind: &str, name: &str) -> Option<&'a Resource> {
-    stream.resources().map(|(_, r)| r).find(|r| r.kind() == kind && r.name() == name)
+    stream
+        .resources()
+        .map(|(_, r)| r)
+        .find(|r| r.kind() == kind && r.name() == name)
 }
 
 /// The volume name the chart uses for a Secret: `secret-` and 12 hex digits of a hash of the
@@ -44,34 +50,55 @@ fn secret_volume(name: &str) -> String {
 }
 
 /// Builds the Job, or lists what the render lacks.
-pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u32) -> Result<BuiltJob, Vec<String>> {
+pub fn build(
+    stream: &Stream,
+    facts: &Facts,
+    weight: i64,
+    scale_down_timeout: u32,
+) -> Result<BuiltJob, Vec<String>> {
     let mut missing = Vec::new();
     let release = facts.release.clone();
     if release.is_none() {
-        missing.push("the release name (no markers Job or Synapse StatefulSet names it)".to_string());
+        missing
+            .push("the release name (no markers Job or Synapse StatefulSet names it)".to_string());
     }
     let rel = release.unwrap_or_default();
     let all_images: Vec<&str> = stream.resources().flat_map(|(_, r)| images(r)).collect();
-    let tools = all_images.iter().find(|i| i.contains("/matrix-tools:") || i.contains("/matrix-tools@")).map(|s| s.to_string());
+    let tools = all_images
+        .iter()
+        .find(|i| i.contains("/matrix-tools:") || i.contains("/matrix-tools@"))
+        .map(|s| s.to_string());
     if tools.is_none() {
         missing.push("a matrix-tools image (from the markers or init-secrets Job)".to_string());
     }
     let mas_image = stream
         .resources()
         .map(|(_, r)| r)
-        .find(|r| r.kind() == "Deployment" && r.label("app.kubernetes.io/name") == Some("matrix-authentication-service"))
+        .find(|r| {
+            r.kind() == "Deployment"
+                && r.label("app.kubernetes.io/name") == Some("matrix-authentication-service")
+        })
         .and_then(|r| images(r).first().map(|s| s.to_string()));
     if mas_image.is_none() {
         missing.push("the MAS Deployment image".to_string());
     }
     // mas-cli is copied with `sh`, which only the -debug MAS image has.
-    let syn2mas_image = mas_image.map(|i| if i.ends_with("-debug") || i.contains('@') { i } else { format!("{i}-debug") });
+    let syn2mas_image = mas_image.map(|i| {
+        if i.ends_with("-debug") || i.contains('@') {
+            i
+        } else {
+            format!("{i}-debug")
+        }
+    });
     let needed = [
         ("ServiceAccount", format!("{rel}-syn2mas")),
         ("Role", format!("{rel}-syn2mas")),
         ("ConfigMap", format!("{rel}-synapse-hook")),
         ("Secret", format!("{rel}-synapse-hook")),
-        ("ConfigMap", format!("{rel}-matrix-authentication-service-pre")),
+        (
+            "ConfigMap",
+            format!("{rel}-matrix-authentication-service-pre"),
+        ),
         ("Secret", format!("{rel}-matrix-authentication-service-pre")),
     ];
     for (kind, name) in &needed {
@@ -87,7 +114,12 @@ pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u3
     };
     let user_keys = |secret: &str| -> Vec<String> {
         let mut keys: Vec<String> = find(stream, "Secret", secret)
-            .map(|s| s.data().map(|(k, _)| k.to_string()).filter(|k| k.starts_with("user-")).collect())
+            .map(|s| {
+                s.data()
+                    .map(|(k, _)| k.to_string())
+                    .filter(|k| k.starts_with("user-"))
+                    .collect()
+            })
             .unwrap_or_default();
         keys.sort();
         keys
@@ -95,7 +127,9 @@ pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u3
     let mas_secret = format!("{rel}-matrix-authentication-service-pre");
     let syn_secret = format!("{rel}-synapse-hook");
     let generated = format!("{rel}-generated");
-    let has_generated = stream.resources().any(|(_, r)| r.kind() == "Job" && r.name() == format!("{rel}-init-secrets"));
+    let has_generated = stream
+        .resources()
+        .any(|(_, r)| r.kind() == "Job" && r.name() == format!("{rel}-init-secrets"));
     let mut secrets = vec![mas_secret.clone(), syn_secret.clone()];
     if has_generated {
         secrets.insert(0, generated.clone());
@@ -103,14 +137,32 @@ pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u3
     let mount = |name: &str| json!({"mountPath": format!("/secrets/{name}"), "name": secret_volume(name), "readOnly": true});
     let secret_mounts: Vec<Value> = secrets.iter().map(|s| mount(s)).collect();
 
-    let mut mas_args = vec!["render-config".to_string(), "-output".into(), "/conf/mas-config.yaml".into(), "/config-templates/mas-config-underrides.yaml".into()];
-    mas_args.extend(user_keys(&mas_secret).into_iter().map(|k| format!("/secrets/{mas_secret}/{k}")));
+    let mut mas_args = vec![
+        "render-config".to_string(),
+        "-output".into(),
+        "/conf/mas-config.yaml".into(),
+        "/config-templates/mas-config-underrides.yaml".into(),
+    ];
+    mas_args.extend(
+        user_keys(&mas_secret)
+            .into_iter()
+            .map(|k| format!("/secrets/{mas_secret}/{k}")),
+    );
     mas_args.push("/config-templates/mas-config-overrides.yaml".into());
-    let mut syn_args = vec!["render-config".to_string(), "-output".into(), "/conf/homeserver.yaml".into(), "/config-templates/01-homeserver-underrides.yaml".into()];
+    let mut syn_args = vec![
+        "render-config".to_string(),
+        "-output".into(),
+        "/conf/homeserver.yaml".into(),
+        "/config-templates/01-homeserver-underrides.yaml".into(),
+    ];
     if has_generated {
         syn_args.push(format!("/secrets/{generated}/SYNAPSE_EXTRA"));
     }
-    syn_args.extend(user_keys(&syn_secret).into_iter().map(|k| format!("/secrets/{syn_secret}/{k}")));
+    syn_args.extend(
+        user_keys(&syn_secret)
+            .into_iter()
+            .map(|k| format!("/secrets/{syn_secret}/{k}")),
+    );
     syn_args.push("/config-templates/04-homeserver-overrides.yaml".into());
     syn_args.push("/config-templates/05-main.yaml".into());
 
@@ -147,7 +199,11 @@ pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u3
         json!({"name": "plain-syn-config", "configMap": {"name": syn_secret}}),
         json!({"name": "plain-mas-config", "configMap": {"name": mas_secret}}),
     ];
-    volumes.extend(secrets.iter().map(|s| json!({"name": secret_volume(s), "secret": {"secretName": s}})));
+    volumes.extend(
+        secrets
+            .iter()
+            .map(|s| json!({"name": secret_volume(s), "secret": {"secretName": s}})),
+    );
     volumes.push(json!({"name": "rendered-config", "emptyDir": {"medium": "Memory"}}));
     volumes.push(json!({"name": "tmp-mas-cli", "emptyDir": {"medium": "Memory"}}));
     let job = json!({
@@ -185,7 +241,10 @@ pub fn build(stream: &Stream, facts: &Facts, weight: i64, scale_down_timeout: u3
             },
         },
     });
-    Ok(BuiltJob { resource: format!("Job {rel}-syn2mas"), text: crate::emit::to_yaml(&job) })
+    Ok(BuiltJob {
+        resource: format!("Job {rel}-syn2mas"),
+        text: crate::emit::to_yaml(&job),
+    })
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use fake_apiserver::{Behaviour, FakeApiServer, Fault, USER};
 use ess_guard::kube_access::{Cluster, ConnectOptions, KubeError};
-use serde_json::{Value, json};
+use fake_apiserver::{Behaviour, FakeApiServer, Fault, USER};
+use serde_json::{json, Value};
 
 const NS: &str = "ess";
 
@@ -440,12 +440,41 @@ fn each_fault_maps_to_its_error() {
 }
 
 #[test]
-fn status_404_fault_is_none_and_exists_false() {
-    let server = FakeApiServer::start(Behaviour::normal().fault(Fault::Status(404, "{}".into())));
+fn only_a_not_found_status_for_the_object_means_missing() {
+    // What the API server answers for a missing object: absent, not an error.
+    let not_found = |resource: &str, name: &str| {
+        format!(
+            r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{resource} \"{name}\" not found","reason":"NotFound","details":{{"name":"{name}","kind":"{resource}"}},"code":404}}"#
+        )
+    };
+    let server = FakeApiServer::start(Behaviour::normal());
     server.put_configmap(NS, markers_cm());
+    server.set_path_fault(
+        "/api/v1/namespaces/ess/configmaps/ess-markers",
+        Fault::Status(404, not_found("configmaps", "ess-markers")),
+    );
+    server.set_path_fault(
+        "/apis/apps/v1/namespaces/ess/statefulsets/x",
+        Fault::Status(404, not_found("statefulsets", "x")),
+    );
     let cluster = connect(&server);
     assert_eq!(cluster.get_configmap("ess-markers").unwrap(), None);
     assert!(!cluster.statefulset_exists("x").unwrap());
+
+    // Any other 404 (a proxy's page, a wrong server URL) must not read as "absent".
+    for body in ["{}", "<html>404 page not found</html>", ""] {
+        let server =
+            FakeApiServer::start(Behaviour::normal().fault(Fault::Status(404, body.into())));
+        server.put_configmap(NS, markers_cm());
+        let cluster = connect(&server);
+        let err = cluster.get_configmap("ess-markers").unwrap_err();
+        assert!(
+            matches!(&err, KubeError::Other(m) if m.contains("404")),
+            "{body:?}: {err:?}"
+        );
+        assert_one_line(&err);
+        assert!(cluster.statefulset_exists("x").is_err(), "{body:?}");
+    }
 }
 
 #[test]
@@ -490,12 +519,10 @@ fn path_faults_and_other_calls() {
 fn token_required_gives_unauthorized() {
     let server = FakeApiServer::start(Behaviour::normal().require_token());
     server.put_configmap(NS, markers_cm());
-    assert!(
-        connect(&server)
-            .get_configmap("ess-markers")
-            .unwrap()
-            .is_some()
-    );
+    assert!(connect(&server)
+        .get_configmap("ess-markers")
+        .unwrap()
+        .is_some());
 
     for (file, token) in [("wrong", Some("wrong-token")), ("none", None)] {
         let kc = server.write_kubeconfig_variant(file, &server.url(), token, None);

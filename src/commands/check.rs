@@ -24,7 +24,10 @@ struct Checked {
     diff: String,
 }
 
-pub fn run(args: CheckArgs) -> Result<u8, Error> {
+pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
+    // CI validation is `check`'s job: every document is parsed and validated, not only the kinds
+    // the guard reads (post-render keeps the fast path; Helm re-validates what it applies).
+    args.guard.full_parse = true;
     let inputs = input::expand(&args.inputs)?;
     let intent = guard::intent(&args.intent)?;
     let state_map = match &args.state_map {

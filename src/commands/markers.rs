@@ -10,16 +10,20 @@ use crate::state::{MarkerState, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MARKER_KEY};
 
 pub fn run(args: MarkersArgs) -> Result<u8, Error> {
     let MarkersAction::Get { state, format } = args.action;
-    let release = state
-        .release
-        .clone()
-        .ok_or_else(|| Error::Usage("markers get needs --release NAME (the ConfigMap is <release>-markers)".into()))?;
+    let release = state.release.clone().ok_or_else(|| {
+        Error::Usage("markers get needs --release NAME (the ConfigMap is <release>-markers)".into())
+    })?;
     let name = format!("{release}-markers");
     let cluster = live::connect(&live::connect_options(&state))?;
-    let cm = cluster.get_configmap(&name).map_err(|e| live::state_error(&e))?;
+    let cm = cluster
+        .get_configmap(&name)
+        .map_err(|e| live::state_error(&e))?;
     let value = cm.as_ref().and_then(|c| c.data.get(MARKER_KEY)).cloned();
     let parsed = match &value {
-        Some(v) => v.parse::<MarkerState>().map(|s| s.to_string()).unwrap_or_else(|e| format!("invalid: {e}")),
+        Some(v) => v
+            .parse::<MarkerState>()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| format!("invalid: {e}")),
         None => MarkerState::Absent.to_string(),
     };
     let out = match format {
@@ -39,7 +43,12 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
         ValuesFormat::Yaml => {
             let mut out = String::new();
             let _ = writeln!(out, "server:    {}", cluster.server_url());
-            let _ = writeln!(out, "configmap: {}/{name} ({})", cluster.namespace(), if cm.is_some() { "exists" } else { "not found" });
+            let _ = writeln!(
+                out,
+                "configmap: {}/{name} ({})",
+                cluster.namespace(),
+                if cm.is_some() { "exists" } else { "not found" }
+            );
             let _ = writeln!(out, "state:     {parsed}");
             if let Some(cm) = &cm {
                 for (k, v) in &cm.labels {

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod diff;
 pub mod markers;
 pub mod plan;
 pub mod post_render;
@@ -25,5 +26,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Rules(args) => rules::run(args),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
+        Command::Diff(args) => diff::run(args),
     }
 }

@@ -18,12 +18,21 @@ use crate::state::{self, MarkerState, Step};
 struct Plan {
     state: MarkerState,
     state_origin: String,
+    /// How the state was learnt, when it was not simply read (e.g. `legacy-inferred`: no
+    /// marker stored but Synapse runs; `unmanaged-marker`).
+    warnings: Vec<PlanWarning>,
     position: &'static str,
     allowed_next: Vec<Step>,
     next_step: Option<Step>,
     command: Option<String>,
     preconditions: Vec<String>,
     missing: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+struct PlanWarning {
+    rule: &'static str,
+    message: String,
 }
 
 fn position(state: MarkerState) -> &'static str {
@@ -36,7 +45,13 @@ fn position(state: MarkerState) -> &'static str {
 }
 
 /// The `helm upgrade` line for a step, with ess-guard as post-renderer.
-pub fn command(step: Step, release: &str, namespace: &str, chart: &str, facts: Option<&Facts>) -> String {
+pub fn command(
+    step: Step,
+    release: &str,
+    namespace: &str,
+    chart: &str,
+    facts: Option<&Facts>,
+) -> String {
     let sets: Vec<&str> = match step {
         Step::Legacy => vec!["matrixAuthenticationService.enabled=false"],
         Step::DryRun => vec![
@@ -45,7 +60,10 @@ pub fn command(step: Step, release: &str, namespace: &str, chart: &str, facts: O
             "matrixAuthenticationService.syn2mas.dryRun=true",
         ],
         Step::Migrate => {
-            let mut s = vec!["matrixAuthenticationService.syn2mas.enabled=true", "matrixAuthenticationService.syn2mas.dryRun=false"];
+            let mut s = vec![
+                "matrixAuthenticationService.syn2mas.enabled=true",
+                "matrixAuthenticationService.syn2mas.dryRun=false",
+            ];
             if facts.is_some_and(|f| !f.synapse_auth.sso_mechanisms().is_empty()) {
                 s.push("synapse.checkConfigHook.enabled=false");
             }
@@ -87,7 +105,10 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         None
     } else {
         let user = crate::values::user_values(&args.values, None)?;
-        Some(crate::values::facts_from_values(&user, &crate::values::chart_defaults())?)
+        Some(crate::values::facts_from_values(
+            &user,
+            &crate::values::chart_defaults(),
+        )?)
     };
     let source = guard::state_source(&args.state, true)?;
     let release = args.state.release.clone();
@@ -99,20 +120,46 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let observed = source.observe(&target)?;
     let next = state::next_step(observed.state);
     let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
-    let namespace = args.state.namespace.clone().unwrap_or_else(|| "NAMESPACE".to_string());
+    // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
+    let namespace = args
+        .state
+        .namespace
+        .clone()
+        .or_else(|| {
+            std::env::var("HELM_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "NAMESPACE".to_string());
     let mut missing = Vec::new();
     if let (Some(step), Some(f)) = (next, &facts) {
         // The same engine as every other command, asked about the next step.
         let mut for_next = f.clone();
         for_next.origin = Origin::Values;
         for_next.requested = crate::facts::Requested::Step(step);
-        let e = engine::evaluate(&observed, &for_next, Some(Intent { step: Some(step), origin: "plan" }), FailOn::Error)
-            .map_err(Error::Input)?;
+        let e = engine::evaluate(
+            &observed,
+            &for_next,
+            Some(Intent {
+                step: Some(step),
+                origin: "plan",
+            }),
+            FailOn::Error,
+        )
+        .map_err(Error::Input)?;
         missing = e.findings;
     }
     let plan = Plan {
         state: observed.state,
         state_origin: observed.origin.clone(),
+        warnings: observed
+            .notes
+            .iter()
+            .map(|n| PlanWarning {
+                rule: n.rule.id(),
+                message: n.message.clone(),
+            })
+            .collect(),
         position: position(observed.state),
         allowed_next: state::allowed_steps(observed.state),
         next_step: next,
@@ -121,7 +168,9 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         missing,
     };
     let out = match args.format {
-        ValuesFormat::Json => serde_json::to_string_pretty(&plan).map_err(|e| Error::Output(e.to_string()))? + "\n",
+        ValuesFormat::Json => {
+            serde_json::to_string_pretty(&plan).map_err(|e| Error::Output(e.to_string()))? + "\n"
+        }
         ValuesFormat::Yaml => text(&plan),
     };
     crate::output::write_stdout(out.as_bytes())?;
@@ -131,6 +180,9 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
 fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "marker:   {} (from {})", plan.state, plan.state_origin);
+    for w in &plan.warnings {
+        let _ = writeln!(out, "warning[{}]: {}", w.rule, w.message);
+    }
     let _ = writeln!(out, "position: {}", plan.position);
     let allowed: Vec<&str> = plan.allowed_next.iter().map(|s| s.as_str()).collect();
     let _ = writeln!(out, "allowed:  {}", allowed.join(", "));
@@ -146,9 +198,16 @@ fn text(plan: &Plan) -> String {
         }
     }
     if !plan.missing.is_empty() {
-        let _ = writeln!(out, "\nstill missing for the next step (from the values given):");
+        let _ = writeln!(
+            out,
+            "\nstill missing for the next step (from the values given):"
+        );
         for f in &plan.missing {
-            let _ = writeln!(out, "  {}[{}]: {}\n    fix: {}", f.severity, f.rule, f.message, f.remediation);
+            let _ = writeln!(
+                out,
+                "  {}[{}]: {}\n    fix: {}",
+                f.severity, f.rule, f.message, f.remediation
+            );
         }
     }
     out

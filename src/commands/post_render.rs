@@ -18,7 +18,15 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
     let outcome = (|| {
         let intent = guard::intent(&args.intent)?;
         let source = guard::state_source(&args.state, true)?;
-        guard::run("stdin", bytes, source.as_ref(), &args.state, intent, &args.guard, args.fail_on)
+        guard::run(
+            "stdin",
+            bytes,
+            source.as_ref(),
+            &args.state,
+            intent,
+            &args.guard,
+            args.fail_on,
+        )
     })();
     let guarded = match outcome {
         Ok(g) => g,
@@ -38,12 +46,26 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
     // stdout, because under Helm an empty output would be applied as an empty release.
     let mut text = text;
     if args.explain {
-        text.push_str(&crate::inject::explain(&guarded.stream, &guarded.plan, 3).map_err(Error::Output)?);
+        text.push_str(
+            &crate::inject::explain(&guarded.stream, &guarded.plan, 3).map_err(Error::Output)?,
+        );
     }
-    let noteworthy = args.explain || guarded.report.evaluation.findings.iter().any(|f| f.severity >= crate::rules::Severity::Warning);
-    crate::output::report(if noteworthy { &text } else { "" }, noteworthy && !args.no_tty, None)?;
+    let noteworthy = args.explain
+        || guarded
+            .report
+            .evaluation
+            .findings
+            .iter()
+            .any(|f| f.severity >= crate::rules::Severity::Warning);
+    crate::output::report(
+        if noteworthy { &text } else { "" },
+        noteworthy && !args.no_tty,
+        None,
+    )?;
     if let Some(path) = &args.report {
-        std::fs::write(path, &text).map_err(|e| Error::Output(format!("cannot write report file {}: {e}", path.display())))?;
+        std::fs::write(path, &text).map_err(|e| {
+            Error::Output(format!("cannot write report file {}: {e}", path.display()))
+        })?;
     }
     // Helm 4 refuses empty output; a render of only comments is valid, so keep at least one line.
     if output.trim().is_empty() {

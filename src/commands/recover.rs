@@ -18,16 +18,26 @@ pub fn run(args: RecoverArgs) -> Result<u8, Error> {
     let cluster = live::connect(&live::connect_options(&args.state))?;
     let mut selector = "app.kubernetes.io/component=matrix-server".to_string();
     if let Some(release) = &args.state.release {
-        let _ = write!(selector, ",k8s.element.io/synapse-instance={release}-synapse");
+        let _ = write!(
+            selector,
+            ",k8s.element.io/synapse-instance={release}-synapse"
+        );
     }
-    let list = cluster.list_statefulsets(&selector).map_err(|e| Error::State(format!("cannot list Synapse StatefulSets: {e}")))?;
+    let list = cluster
+        .list_statefulsets(&selector)
+        .map_err(|e| Error::State(format!("cannot list Synapse StatefulSets: {e}")))?;
     let mut out = String::new();
     let mut todo = 0;
     for sts in &list {
-        let Some(want) = sts.annotations.get(RESTORE_REPLICAS) else { continue };
-        let want: i32 = want
-            .parse()
-            .map_err(|_| Error::Input(format!("StatefulSet {}: annotation {RESTORE_REPLICAS}={want:?} is not a number", sts.name)))?;
+        let Some(want) = sts.annotations.get(RESTORE_REPLICAS) else {
+            continue;
+        };
+        let want: i32 = want.parse().map_err(|_| {
+            Error::Input(format!(
+                "StatefulSet {}: annotation {RESTORE_REPLICAS}={want:?} is not a number",
+                sts.name
+            ))
+        })?;
         let have = sts.replicas.unwrap_or(1);
         if have == want {
             let _ = writeln!(out, "ok       {} has {have} replica(s)", sts.name);
@@ -35,13 +45,21 @@ pub fn run(args: RecoverArgs) -> Result<u8, Error> {
         }
         todo += 1;
         if !args.apply {
-            let _ = writeln!(out, "would    scale {} from {have} to {want} replica(s)", sts.name);
+            let _ = writeln!(
+                out,
+                "would    scale {} from {have} to {want} replica(s)",
+                sts.name
+            );
             continue;
         }
         let rv = sts.resource_version.clone().unwrap_or_default();
         match cluster.patch_statefulset_replicas(&sts.name, want, &rv, false) {
             Ok(_) => {
-                let _ = writeln!(out, "scaled   {} from {have} to {want} replica(s)", sts.name);
+                let _ = writeln!(
+                    out,
+                    "scaled   {} from {have} to {want} replica(s)",
+                    sts.name
+                );
             }
             Err(KubeError::Conflict { .. }) => {
                 crate::output::write_stdout(out.as_bytes())?;
@@ -52,11 +70,17 @@ pub fn run(args: RecoverArgs) -> Result<u8, Error> {
             }
             Err(e) => {
                 crate::output::write_stdout(out.as_bytes())?;
-                return Err(Error::State(format!("cannot scale StatefulSet {}: {e}", sts.name)));
+                return Err(Error::State(format!(
+                    "cannot scale StatefulSet {}: {e}",
+                    sts.name
+                )));
             }
         }
     }
-    if list.iter().all(|s| !s.annotations.contains_key(RESTORE_REPLICAS)) {
+    if list
+        .iter()
+        .all(|s| !s.annotations.contains_key(RESTORE_REPLICAS))
+    {
         let _ = writeln!(out, "no Synapse StatefulSet carries {RESTORE_REPLICAS}: nothing to recover (was the step-2 upgrade run through ess-guard?)");
     } else if todo > 0 && !args.apply {
         let _ = writeln!(out, "dry run: pass --apply to scale {todo} StatefulSet(s)");

@@ -49,7 +49,11 @@ pub fn markdown() -> String {
     );
     for rule in RuleId::ALL {
         let i = rule.info();
-        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} |", i.id, i.id, i.severity, i.summary);
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} |",
+            i.id, i.id, i.severity, i.summary
+        );
     }
     for rule in RuleId::ALL {
         let i = rule.info();

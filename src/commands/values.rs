@@ -32,9 +32,14 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 pub fn run(args: ValuesArgs) -> Result<u8, Error> {
     let defaults = match &args.chart_defaults {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::Usage(format!("cannot read --chart-defaults {}: {e}", path.display())))?;
-            values::merge::parse_values_file(&path.display().to_string(), &text).map_err(|e| Error::Input(e.to_string()))?
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read --chart-defaults {}: {e}",
+                    path.display()
+                ))
+            })?;
+            values::merge::parse_values_file(&path.display().to_string(), &text)
+                .map_err(|e| Error::Input(e.to_string()))?
         }
         None => values::chart_defaults(),
     };
@@ -48,15 +53,27 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
             crate::facts::Requested::Step(s) => Some(s),
             _ => None,
         };
-        if matches!(step, Some(Step::DryRun | Step::Migrate)) && facts.mas_auth.as_ref().is_some_and(|m| !m.bcrypt_v1) {
+        if matches!(step, Some(Step::DryRun | Step::Migrate))
+            && facts.mas_auth.as_ref().is_some_and(|m| !m.bcrypt_v1)
+        {
             let entry = serde_json::json!({ "config": PASSWORD_SCHEME_CONFIG });
             let additional = merged
                 .as_object_mut()
-                .map(|m| m.entry("matrixAuthenticationService").or_insert_with(|| serde_json::json!({})))
+                .map(|m| {
+                    m.entry("matrixAuthenticationService")
+                        .or_insert_with(|| serde_json::json!({}))
+                })
                 .and_then(Value::as_object_mut)
-                .map(|m| m.entry("additional").or_insert_with(|| serde_json::json!({})))
+                .map(|m| {
+                    m.entry("additional")
+                        .or_insert_with(|| serde_json::json!({}))
+                })
                 .and_then(Value::as_object_mut)
-                .ok_or_else(|| Error::Input("values: matrixAuthenticationService.additional is not a mapping".into()))?;
+                .ok_or_else(|| {
+                    Error::Input(
+                        "values: matrixAuthenticationService.additional is not a mapping".into(),
+                    )
+                })?;
             if additional.contains_key(PASSWORD_SCHEME_ENTRY) {
                 return Err(Error::Input(format!(
                     "--fix: matrixAuthenticationService.additional.{PASSWORD_SCHEME_ENTRY} exists but has no bcrypt version 1 scheme; fix it by hand"
@@ -76,7 +93,8 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
         release: args.state.release.clone(),
     };
     let observed = source.observe(&target)?;
-    let evaluation = engine::evaluate(&observed, &facts, None, args.fail_on.into()).map_err(Error::Input)?;
+    let evaluation =
+        engine::evaluate(&observed, &facts, None, args.fail_on.into()).map_err(Error::Input)?;
     let rejected = evaluation.verdict == Verdict::Rejected;
     let mut text = report::text(&[InputReport::new("values", "values", evaluation)]);
     for path in DECIDING {
@@ -87,8 +105,15 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
         } else {
             "the chart default"
         };
-        let value = get(&merged, path).or_else(|| get(&defaults, path)).map(Value::to_string).unwrap_or_else(|| "unset".into());
-        let _ = writeln!(text, "  value:     {} = {value} (from {origin})", path.join("."));
+        let value = get(&merged, path)
+            .or_else(|| get(&defaults, path))
+            .map(Value::to_string)
+            .unwrap_or_else(|| "unset".into());
+        let _ = writeln!(
+            text,
+            "  value:     {} = {value} (from {origin})",
+            path.join(".")
+        );
     }
     for fix in &fixes {
         let _ = writeln!(text, "  fixed:     {fix}");
@@ -98,7 +123,9 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
         return Ok(EXIT_REJECTED);
     }
     let out = match args.format {
-        ValuesFormat::Json => serde_json::to_string_pretty(&merged).map_err(|e| Error::Output(e.to_string()))? + "\n",
+        ValuesFormat::Json => {
+            serde_json::to_string_pretty(&merged).map_err(|e| Error::Output(e.to_string()))? + "\n"
+        }
         // Written with every string quoted: Helm reads values as YAML 1.1, where a bare `yes` or
         // `0440` would change type.
         ValuesFormat::Yaml => crate::emit::to_yaml(&merged),
@@ -110,9 +137,14 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
 /// The values of the last deployed release: from the cluster (`--reuse-values`) or a file.
 fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String), Error> {
     if let Some(path) = &args.previous_values {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read --previous-values {}: {e}", path.display())))?;
-        let v = values::merge::parse_values_file(&path.display().to_string(), &text).map_err(|e| Error::Input(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read --previous-values {}: {e}",
+                path.display()
+            ))
+        })?;
+        let v = values::merge::parse_values_file(&path.display().to_string(), &text)
+            .map_err(|e| Error::Input(e.to_string()))?;
         return Ok((Some(v), format!("--previous-values {}", path.display())));
     }
     if !args.reuse_values {

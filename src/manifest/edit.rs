@@ -21,7 +21,11 @@ pub enum Edit {
     Field { path: Vec<String>, value: Value },
     /// Sets an environment variable of one container of a pod template
     /// (`spec.template.spec.containers[name=container].env[name=name].value`).
-    ContainerEnv { container: String, name: String, value: String },
+    ContainerEnv {
+        container: String,
+        name: String,
+        value: String,
+    },
 }
 
 /// Why an edit could not be made; the document is then left alone and the caller fails.
@@ -41,7 +45,8 @@ pub fn apply(text: &str, model: &Value, edits: &[Edit]) -> Result<String, EditEr
         out = apply_text(&out, edit)?;
         apply_json(&mut expected, edit)?;
     }
-    let reparsed = yaml::parse_embedded(&out).map_err(|e| EditError::Verification(super::one_line(&e.to_string())))?;
+    let reparsed = yaml::parse_embedded(&out)
+        .map_err(|e| EditError::Verification(super::one_line(&e.to_string())))?;
     if reparsed != expected {
         return Err(EditError::Verification(
             "the edited text does not read back as the intended change".to_string(),
@@ -51,10 +56,14 @@ pub fn apply(text: &str, model: &Value, edits: &[Edit]) -> Result<String, EditEr
 }
 
 fn apply_json(value: &mut Value, edit: &Edit) -> Result<(), EditError> {
-    let unsupported = |path: &str| EditError::Unsupported { path: path.to_string(), reason: "not a mapping".into() };
+    let unsupported = |path: &str| EditError::Unsupported {
+        path: path.to_string(),
+        reason: "not a mapping".into(),
+    };
     match edit {
         Edit::Annotation { key, value: v } => {
-            let annotations = ensure_map(value, &["metadata", "annotations"]).ok_or_else(|| unsupported("metadata.annotations"))?;
+            let annotations = ensure_map(value, &["metadata", "annotations"])
+                .ok_or_else(|| unsupported("metadata.annotations"))?;
             annotations.insert(key.clone(), Value::String(v.clone()));
         }
         Edit::Field { path, value: v } => {
@@ -63,7 +72,11 @@ fn apply_json(value: &mut Value, edit: &Edit) -> Result<(), EditError> {
             let map = ensure_map(value, &parents).ok_or_else(|| unsupported(&path.join(".")))?;
             map.insert(last.clone(), v.clone());
         }
-        Edit::ContainerEnv { container, name, value: v } => {
+        Edit::ContainerEnv {
+            container,
+            name,
+            value: v,
+        } => {
             let containers = value
                 .pointer_mut("/spec/template/spec/containers")
                 .and_then(Value::as_array_mut)
@@ -78,9 +91,14 @@ fn apply_json(value: &mut Value, edit: &Edit) -> Result<(), EditError> {
                 *env = Value::Array(Vec::new());
             }
             let env = env.as_array_mut().ok_or_else(|| unsupported("env"))?;
-            match env.iter_mut().rfind(|e| e.get("name").and_then(Value::as_str) == Some(name)) {
+            match env
+                .iter_mut()
+                .rfind(|e| e.get("name").and_then(Value::as_str) == Some(name))
+            {
                 Some(item) => {
-                    let item = item.as_object_mut().ok_or_else(|| unsupported("env item"))?;
+                    let item = item
+                        .as_object_mut()
+                        .ok_or_else(|| unsupported("env item"))?;
                     item.remove("valueFrom");
                     item.insert("value".into(), Value::String(v.clone()));
                 }
@@ -95,7 +113,9 @@ fn ensure_map<'a>(value: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<Str
     let mut cur = value;
     for key in path {
         let map = cur.as_object_mut()?;
-        let next = map.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let next = map
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if next.is_null() {
             *next = Value::Object(Map::new());
         }
@@ -122,7 +142,12 @@ fn lines_of(text: &str) -> Vec<Line> {
         let body = raw.trim_end_matches('\n').trim_end_matches('\r');
         let indent = body.len() - body.trim_start_matches(' ').len();
         let rest = &body[indent..];
-        lines.push(Line { start, end: start + body.len(), indent, content: !(rest.is_empty() || rest.starts_with('#')) });
+        lines.push(Line {
+            start,
+            end: start + body.len(),
+            indent,
+            content: !(rest.is_empty() || rest.starts_with('#')),
+        });
         start += raw.len();
     }
     lines
@@ -149,7 +174,9 @@ fn key_at(text: &str, at: usize, line_end: usize) -> Option<(String, usize)> {
         let close = rest.find('\'')?;
         (rest[..close].to_string(), 1 + close + 1)
     } else {
-        let colon = s.find(": ").or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
+        let colon = s
+            .find(": ")
+            .or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
         (s[..colon].trim_end().to_string(), colon)
     };
     let rest = &s[after..];
@@ -172,16 +199,24 @@ struct Doc<'a> {
 
 impl<'a> Doc<'a> {
     fn new(text: &'a str) -> Self {
-        Doc { text, lines: lines_of(text) }
+        Doc {
+            text,
+            lines: lines_of(text),
+        }
     }
 
     fn char_at(&self, line: usize, col: usize) -> Option<u8> {
         let l = &self.lines[line];
-        self.text.as_bytes().get(l.start + col).copied().filter(|_| l.start + col < l.end)
+        self.text
+            .as_bytes()
+            .get(l.start + col)
+            .copied()
+            .filter(|_| l.start + col < l.end)
     }
 
     fn dash_at(&self, line: usize, col: usize) -> bool {
-        self.char_at(line, col) == Some(b'-') && matches!(self.char_at(line, col + 1), None | Some(b' '))
+        self.char_at(line, col) == Some(b'-')
+            && matches!(self.char_at(line, col + 1), None | Some(b' '))
     }
 
     fn end_of(&self, line: usize, col: usize, limit: usize) -> usize {
@@ -210,7 +245,8 @@ impl<'a> Doc<'a> {
             } else if i == from && l.indent < col && self.dash_at(i, l.indent) {
                 // `- key: v` item start: the key column is after the dash.
                 let after_dash = l.start + l.indent + 1;
-                let spaces = self.text[after_dash..l.end].len() - self.text[after_dash..l.end].trim_start_matches(' ').len();
+                let spaces = self.text[after_dash..l.end].len()
+                    - self.text[after_dash..l.end].trim_start_matches(' ').len();
                 if l.indent + 1 + spaces != col {
                     continue;
                 }
@@ -219,7 +255,14 @@ impl<'a> Doc<'a> {
                 continue;
             };
             if let Some((key, value_at)) = key_at(self.text, at, l.end) {
-                out.push((key, Entry { line: i, value_at, end: self.end_of(i, col, to) }));
+                out.push((
+                    key,
+                    Entry {
+                        line: i,
+                        value_at,
+                        end: self.end_of(i, col, to),
+                    },
+                ));
             }
         }
         out
@@ -227,7 +270,9 @@ impl<'a> Doc<'a> {
 
     /// The column of the first content line inside `entry`'s value, if the value is a block.
     fn child_col(&self, entry: &Entry) -> Option<usize> {
-        (entry.line + 1..entry.end).find(|&i| self.lines[i].content).map(|i| self.lines[i].indent)
+        (entry.line + 1..entry.end)
+            .find(|&i| self.lines[i].content)
+            .map(|i| self.lines[i].indent)
     }
 
     /// The inline text after `key:` on the entry's line, comments stripped.
@@ -249,38 +294,54 @@ impl<'a> Doc<'a> {
             return None;
         }
         let starts: Vec<usize> = (first..entry.end)
-            .filter(|&i| self.lines[i].content && self.lines[i].indent == dash_col && self.dash_at(i, dash_col))
+            .filter(|&i| {
+                self.lines[i].content
+                    && self.lines[i].indent == dash_col
+                    && self.dash_at(i, dash_col)
+            })
             .collect();
         let mut items = Vec::new();
         for (n, &start) in starts.iter().enumerate() {
             let end = starts.get(n + 1).copied().unwrap_or(entry.end);
             let l = &self.lines[start];
             let after = l.start + dash_col + 1;
-            let spaces = self.text[after..l.end].len() - self.text[after..l.end].trim_start_matches(' ').len();
+            let spaces = self.text[after..l.end].len()
+                - self.text[after..l.end].trim_start_matches(' ').len();
             items.push((start, dash_col + 1 + spaces, end));
         }
         Some(items)
     }
 
     fn line_start(&self, line: usize) -> usize {
-        self.lines.get(line).map(|l| l.start).unwrap_or(self.text.len())
+        self.lines
+            .get(line)
+            .map(|l| l.start)
+            .unwrap_or(self.text.len())
     }
 
     /// Byte offset where new lines go after the entry's last content line.
     fn insert_after_content(&self, entry: &Entry) -> usize {
-        let last = (entry.line..entry.end).rev().find(|&i| self.lines[i].content).unwrap_or(entry.line);
+        let last = (entry.line..entry.end)
+            .rev()
+            .find(|&i| self.lines[i].content)
+            .unwrap_or(entry.line);
         self.line_start(last + 1)
     }
 }
 
 fn unsupported(path: &str, reason: &str) -> EditError {
-    EditError::Unsupported { path: path.to_string(), reason: reason.to_string() }
+    EditError::Unsupported {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// A mapping key as YAML text: plain when it is unambiguous, JSON-quoted otherwise.
 fn key_text(key: &str) -> String {
     let plain = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'))
         && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
     if plain {
         key.to_string()
@@ -322,7 +383,10 @@ fn set_path(text: &str, path: &[&str], value: &Value) -> Result<String, EditErro
             Some(entry) if is_last => {
                 // Replace the whole value (inline and block lines) with one scalar.
                 let start = entry.value_at;
-                let last_line = (entry.line..entry.end).rev().find(|&i| doc.lines[i].content).unwrap_or(entry.line);
+                let last_line = (entry.line..entry.end)
+                    .rev()
+                    .find(|&i| doc.lines[i].content)
+                    .unwrap_or(entry.line);
                 let stop = doc.lines[last_line].end;
                 let mut out = String::with_capacity(text.len() + 32);
                 out.push_str(&text[..start]);
@@ -337,22 +401,43 @@ fn set_path(text: &str, path: &[&str], value: &Value) -> Result<String, EditErro
                     "" | "~" | "null" => {}
                     "{}" => {
                         // Turn `key: {}` into `key:` followed by the new block.
-                        let open = text[entry.value_at..].find("{}").map(|p| entry.value_at + p).ok_or_else(|| unsupported(key, "flow mapping"))?;
+                        let open = text[entry.value_at..]
+                            .find("{}")
+                            .map(|p| entry.value_at + p)
+                            .ok_or_else(|| unsupported(key, "flow mapping"))?;
                         let mut t = String::with_capacity(text.len() + 64);
                         t.push_str(&text[..open]);
                         t.push_str(&text[open + 2..]);
                         let trimmed = trim_trailing_space_before(&t, open);
                         return set_path(&trimmed, path, value);
                     }
-                    _ => return Err(unsupported(&path[..=depth].join("."), "the value is written in flow style or is not a mapping")),
+                    _ => {
+                        return Err(unsupported(
+                            &path[..=depth].join("."),
+                            "the value is written in flow style or is not a mapping",
+                        ))
+                    }
                 }
                 match doc.child_col(entry) {
-                    Some(child) if child > col && !doc.dash_at((entry.line + 1..entry.end).find(|&i| doc.lines[i].content).unwrap_or(entry.line), child) => {
+                    Some(child)
+                        if child > col
+                            && !doc.dash_at(
+                                (entry.line + 1..entry.end)
+                                    .find(|&i| doc.lines[i].content)
+                                    .unwrap_or(entry.line),
+                                child,
+                            ) =>
+                    {
                         from = entry.line + 1;
                         to = entry.end;
                         col = child;
                     }
-                    Some(_) => return Err(unsupported(&path[..=depth].join("."), "not a block mapping")),
+                    Some(_) => {
+                        return Err(unsupported(
+                            &path[..=depth].join("."),
+                            "not a block mapping",
+                        ))
+                    }
                     None => {
                         // A null value: insert the rest of the path below it.
                         let at = doc.line_start(entry.line + 1);
@@ -369,7 +454,10 @@ fn set_path(text: &str, path: &[&str], value: &Value) -> Result<String, EditErro
                         None => text.len(),
                     }
                 } else {
-                    let last_content = (from..to).rev().find(|&i| doc.lines[i].content).unwrap_or(from.saturating_sub(1));
+                    let last_content = (from..to)
+                        .rev()
+                        .find(|&i| doc.lines[i].content)
+                        .unwrap_or(from.saturating_sub(1));
                     doc.line_start(last_content + 1)
                 };
                 return Ok(insert_block(text, at, col, &path[depth..], value));
@@ -409,12 +497,20 @@ fn insert_block(text: &str, at: usize, col: usize, path: &[&str], value: &Value)
 
 fn apply_text(text: &str, edit: &Edit) -> Result<String, EditError> {
     match edit {
-        Edit::Annotation { key, value } => set_path(text, &["metadata", "annotations", key], &Value::String(value.clone())),
+        Edit::Annotation { key, value } => set_path(
+            text,
+            &["metadata", "annotations", key],
+            &Value::String(value.clone()),
+        ),
         Edit::Field { path, value } => {
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             set_path(text, &path, value)
         }
-        Edit::ContainerEnv { container, name, value } => set_env(text, container, name, value),
+        Edit::ContainerEnv {
+            container,
+            name,
+            value,
+        } => set_env(text, container, name, value),
     }
 }
 
@@ -424,7 +520,8 @@ fn find(doc: &Doc, path: &[&str]) -> Result<(Entry, usize), EditError> {
     let mut found = None;
     for key in path {
         let entries = doc.entries(from, to, col);
-        let entry = *last(&entries, key).ok_or_else(|| unsupported(&path.join("."), "not found as a block mapping entry"))?;
+        let entry = *last(&entries, key)
+            .ok_or_else(|| unsupported(&path.join("."), "not found as a block mapping entry"))?;
         let child = doc.child_col(&entry).unwrap_or(col + 2);
         found = Some((entry, col));
         from = entry.line + 1;
@@ -437,7 +534,9 @@ fn find(doc: &Doc, path: &[&str]) -> Result<(Entry, usize), EditError> {
 fn set_env(text: &str, container: &str, name: &str, value: &str) -> Result<String, EditError> {
     let doc = Doc::new(text);
     let (containers, _) = find(&doc, &["spec", "template", "spec", "containers"])?;
-    let items = doc.items(&containers).ok_or_else(|| unsupported("spec.template.spec.containers", "not a block sequence"))?;
+    let items = doc
+        .items(&containers)
+        .ok_or_else(|| unsupported("spec.template.spec.containers", "not a block sequence"))?;
     let (c_start, c_col, c_end) = items
         .iter()
         .rev()
@@ -446,7 +545,12 @@ fn set_env(text: &str, container: &str, name: &str, value: &str) -> Result<Strin
             let entries = doc.entries(start, end, col);
             last(&entries, "name").is_some_and(|e| unquote(doc.inline_value(e)) == container)
         })
-        .ok_or_else(|| unsupported("containers", &format!("container {container:?} not found in the text")))?;
+        .ok_or_else(|| {
+            unsupported(
+                "containers",
+                &format!("container {container:?} not found in the text"),
+            )
+        })?;
     let entries = doc.entries(c_start, c_end, c_col);
     let item_text = format!("name: {}\n", quote(name));
     match last(&entries, "env") {
@@ -470,12 +574,23 @@ fn set_env(text: &str, container: &str, name: &str, value: &str) -> Result<Strin
                         );
                         let last_line = (s..e).rev().find(|&i| doc.lines[i].content).unwrap_or(s);
                         let stop = doc.line_start(last_line + 1);
-                        return Ok(format!("{}{}{}", &text[..doc.line_start(s)], replacement, &text[stop..]));
+                        return Ok(format!(
+                            "{}{}{}",
+                            &text[..doc.line_start(s)],
+                            replacement,
+                            &text[stop..]
+                        ));
                     }
                     let (s, col, _) = env_items[0];
                     let dash_col = doc.lines[s].indent;
                     let at = doc.insert_after_content(env);
-                    let new = format!("{}- {}{}value: {}\n", " ".repeat(dash_col), item_text, " ".repeat(col), quote(value));
+                    let new = format!(
+                        "{}- {}{}value: {}\n",
+                        " ".repeat(dash_col),
+                        item_text,
+                        " ".repeat(col),
+                        quote(value)
+                    );
                     Ok(insert_at(text, at, &new))
                 }
                 None => {
@@ -496,7 +611,11 @@ fn set_env(text: &str, container: &str, name: &str, value: &str) -> Result<Strin
         }
         Some(_) => Err(unsupported("env", "written in flow style")),
         None => {
-            let at = doc.insert_after_content(&Entry { line: c_start, value_at: 0, end: c_end });
+            let at = doc.insert_after_content(&Entry {
+                line: c_start,
+                value_at: 0,
+                end: c_end,
+            });
             let new = format!(
                 "{}env:\n{}- {}{}value: {}\n",
                 " ".repeat(c_col),
@@ -519,12 +638,20 @@ fn newline_if_needed(text: &str, at: usize) -> &'static str {
 }
 
 fn insert_at(text: &str, at: usize, new: &str) -> String {
-    format!("{}{}{}{}", &text[..at], newline_if_needed(text, at), new, &text[at..])
+    format!(
+        "{}{}{}{}",
+        &text[..at],
+        newline_if_needed(text, at),
+        new,
+        &text[at..]
+    )
 }
 
 fn unquote(s: &str) -> String {
     let s = s.trim();
-    if s.len() >= 2 && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\''))) {
+    if s.len() >= 2
+        && ((s.starts_with('"') && s.ends_with('"')) || (s.starts_with('\'') && s.ends_with('\'')))
+    {
         s[1..s.len() - 1].to_string()
     } else {
         s.to_string()
@@ -541,7 +668,10 @@ mod tests {
     }
 
     fn ann(key: &str, value: &str) -> Edit {
-        Edit::Annotation { key: key.into(), value: value.into() }
+        Edit::Annotation {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
@@ -556,24 +686,49 @@ mod tests {
 
     #[test]
     fn creates_annotations_and_handles_null_and_empty() {
-        let out = run("kind: X\nmetadata:\n  name: a\nspec: {}\n", &[ann("k", "v")]).expect("edits");
-        assert_eq!(out, "kind: X\nmetadata:\n  name: a\n  annotations:\n    k: \"v\"\nspec: {}\n");
-        let out = run("kind: X\nmetadata:\n  annotations:\n  name: a\n", &[ann("k", "v")]).expect("edits");
-        assert_eq!(out, "kind: X\nmetadata:\n  annotations:\n    k: \"v\"\n  name: a\n");
-        let out = run("kind: X\nmetadata:\n  annotations: {}\n  name: a\n", &[ann("k", "v")]).expect("edits");
-        assert_eq!(out, "kind: X\nmetadata:\n  annotations:\n    k: \"v\"\n  name: a\n");
+        let out = run(
+            "kind: X\nmetadata:\n  name: a\nspec: {}\n",
+            &[ann("k", "v")],
+        )
+        .expect("edits");
+        assert_eq!(
+            out,
+            "kind: X\nmetadata:\n  name: a\n  annotations:\n    k: \"v\"\nspec: {}\n"
+        );
+        let out = run(
+            "kind: X\nmetadata:\n  annotations:\n  name: a\n",
+            &[ann("k", "v")],
+        )
+        .expect("edits");
+        assert_eq!(
+            out,
+            "kind: X\nmetadata:\n  annotations:\n    k: \"v\"\n  name: a\n"
+        );
+        let out = run(
+            "kind: X\nmetadata:\n  annotations: {}\n  name: a\n",
+            &[ann("k", "v")],
+        )
+        .expect("edits");
+        assert_eq!(
+            out,
+            "kind: X\nmetadata:\n  annotations:\n    k: \"v\"\n  name: a\n"
+        );
     }
 
     #[test]
     fn replaces_an_existing_value() {
         let text = "metadata:\n  annotations:\n    \"helm.sh/hook-weight\": \"0\"\n    other: x\n";
         let out = run(text, &[ann("helm.sh/hook-weight", "5")]).expect("edits");
-        assert_eq!(out, "metadata:\n  annotations:\n    \"helm.sh/hook-weight\": \"5\"\n    other: x\n");
+        assert_eq!(
+            out,
+            "metadata:\n  annotations:\n    \"helm.sh/hook-weight\": \"5\"\n    other: x\n"
+        );
     }
 
     #[test]
     fn duplicate_annotations_edit_the_last_block() {
-        let text = "metadata:\n  annotations:\n    a: \"1\"\n  annotations:\n    b: \"2\"\n  name: j\n";
+        let text =
+            "metadata:\n  annotations:\n    a: \"1\"\n  annotations:\n    b: \"2\"\n  name: j\n";
         let out = run(text, &[ann("c", "3")]).expect("edits");
         assert_eq!(out, "metadata:\n  annotations:\n    a: \"1\"\n  annotations:\n    b: \"2\"\n    c: \"3\"\n  name: j\n");
     }
@@ -581,15 +736,35 @@ mod tests {
     #[test]
     fn sets_fields() {
         let text = "spec:\n  backoffLimit: 6\n  template:\n    spec: {}\n";
-        let out = run(text, &[Edit::Field { path: vec!["spec".into(), "backoffLimit".into()], value: 0.into() }]).expect("edits");
+        let out = run(
+            text,
+            &[Edit::Field {
+                path: vec!["spec".into(), "backoffLimit".into()],
+                value: 0.into(),
+            }],
+        )
+        .expect("edits");
         assert_eq!(out, "spec:\n  backoffLimit: 0\n  template:\n    spec: {}\n");
     }
 
     #[test]
     fn env_in_helm3_and_helm4_indentation() {
-        for (containers, item) in [("      containers:\n        - name: main\n          image: x\n", "        "), ("      containers:\n      - name: main\n        image: x\n", "      ")] {
+        for (containers, item) in [
+            (
+                "      containers:\n        - name: main\n          image: x\n",
+                "        ",
+            ),
+            (
+                "      containers:\n      - name: main\n        image: x\n",
+                "      ",
+            ),
+        ] {
             let text = format!("spec:\n  template:\n    spec:\n{containers}");
-            let edit = Edit::ContainerEnv { container: "main".into(), name: "N".into(), value: "60".into() };
+            let edit = Edit::ContainerEnv {
+                container: "main".into(),
+                name: "N".into(),
+                value: "60".into(),
+            };
             let out = run(&text, std::slice::from_ref(&edit)).expect("adds env");
             assert!(out.contains(&format!("{item}  env:\n")), "{out}");
             let again = run(&out, &[edit]).expect("replaces env");
@@ -600,7 +775,11 @@ mod tests {
     #[test]
     fn env_appends_to_existing_list() {
         let text = "spec:\n  template:\n    spec:\n      containers:\n      - name: main\n        env:\n        - name: NAMESPACE\n          value: ess\n        args: [a]\n";
-        let edit = Edit::ContainerEnv { container: "main".into(), name: "N".into(), value: "60".into() };
+        let edit = Edit::ContainerEnv {
+            container: "main".into(),
+            name: "N".into(),
+            value: "60".into(),
+        };
         let out = run(text, &[edit]).expect("edits");
         assert!(out.contains("        - name: NAMESPACE\n          value: ess\n        - name: \"N\"\n          value: \"60\"\n        args: [a]\n"), "{out}");
     }

@@ -58,7 +58,10 @@ impl ResourceId {
     /// The API group (`""` for the core group), which with kind/namespace/name identifies a
     /// resource across apiVersion bumps.
     pub fn group(&self) -> &str {
-        self.api_version.rsplit_once('/').map(|(group, _)| group).unwrap_or("")
+        self.api_version
+            .rsplit_once('/')
+            .map(|(group, _)| group)
+            .unwrap_or("")
     }
 }
 
@@ -110,26 +113,42 @@ impl Resource {
         };
         let kind = match map.get("kind") {
             Some(Value::String(kind)) if !kind.is_empty() => kind.clone(),
-            Some(other) => return Err(format!("field `kind` must be a non-empty string, found {}", type_name(other))),
+            Some(other) => {
+                return Err(format!(
+                    "field `kind` must be a non-empty string, found {}",
+                    type_name(other)
+                ))
+            }
             None => return Err("field `kind` is missing".to_string()),
         };
         let api_version = match map.get("apiVersion") {
             Some(Value::String(v)) if !v.is_empty() => v.clone(),
             Some(other) => {
-                return Err(format!("field `apiVersion` must be a non-empty string, found {}", type_name(other)))
+                return Err(format!(
+                    "field `apiVersion` must be a non-empty string, found {}",
+                    type_name(other)
+                ))
             }
             None => return Err(format!("{kind}: field `apiVersion` is missing")),
         };
         let metadata = match map.get("metadata") {
             Some(Value::Object(m)) => Some(m),
             Some(Value::Null) | None => None,
-            Some(other) => return Err(format!("{kind}: field `metadata` must be a mapping, found {}", type_name(other))),
+            Some(other) => {
+                return Err(format!(
+                    "{kind}: field `metadata` must be a mapping, found {}",
+                    type_name(other)
+                ))
+            }
         };
         let field = |name: &str| -> Result<Option<String>, String> {
             match metadata.and_then(|m| m.get(name)) {
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(Value::Null) | None => Ok(None),
-                Some(other) => Err(format!("{kind}: field `metadata.{name}` must be a string, found {}", type_name(other))),
+                Some(other) => Err(format!(
+                    "{kind}: field `metadata.{name}` must be a string, found {}",
+                    type_name(other)
+                )),
             }
         };
         let name = match (field("name")?, field("generateName")?) {
@@ -141,25 +160,45 @@ impl Resource {
         let namespace = field("namespace")?;
         if let Some(annotations) = metadata.and_then(|m| m.get("annotations")) {
             if !annotations.is_null() && !annotations.is_object() {
-                return Err(format!("{kind} {name}: `metadata.annotations` must be a mapping, found {}", type_name(annotations)));
+                return Err(format!(
+                    "{kind} {name}: `metadata.annotations` must be a mapping, found {}",
+                    type_name(annotations)
+                ));
             }
         }
         if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
             if !labels.is_null() && !labels.is_object() {
-                return Err(format!("{kind} {name}: `metadata.labels` must be a mapping, found {}", type_name(labels)));
+                return Err(format!(
+                    "{kind} {name}: `metadata.labels` must be a mapping, found {}",
+                    type_name(labels)
+                ));
             }
         }
         if matches!(kind.as_str(), "StatefulSet" | "Deployment" | "ReplicaSet") {
             match value.pointer("/spec/replicas") {
                 None | Some(Value::Null) => {}
-                Some(Value::Number(n)) if n.as_i64().is_some_and(|r| (0..=i32::MAX as i64).contains(&r)) => {}
+                Some(Value::Number(n))
+                    if n.as_i64()
+                        .is_some_and(|r| (0..=i32::MAX as i64).contains(&r)) => {}
                 Some(other) => {
-                    return Err(format!("{kind} {name}: `spec.replicas` must be a non-negative integer, found {}", describe_scalar(other)))
+                    return Err(format!(
+                        "{kind} {name}: `spec.replicas` must be a non-negative integer, found {}",
+                        describe_scalar(other)
+                    ))
                 }
             }
         }
         let hook = hook_from(&value).map_err(|e| format!("{kind} {name}: {e}"))?;
-        Ok(Resource { id: ResourceId { api_version, kind, namespace, name }, value, hook })
+        Ok(Resource {
+            id: ResourceId {
+                api_version,
+                kind,
+                namespace,
+                name,
+            },
+            value,
+            hook,
+        })
     }
 
     pub fn kind(&self) -> &str {
@@ -171,12 +210,20 @@ impl Resource {
 
     /// A label value, if set to a string.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.value.get("metadata")?.get("labels")?.get(key)?.as_str()
+        self.value
+            .get("metadata")?
+            .get("labels")?
+            .get(key)?
+            .as_str()
     }
 
     /// An annotation value, if set to a string.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.value.get("metadata")?.get("annotations")?.get(key)?.as_str()
+        self.value
+            .get("metadata")?
+            .get("annotations")?
+            .get(key)?
+            .as_str()
     }
 
     /// The string entries of a ConfigMap's or Secret's `data` (Secret values still base64).
@@ -185,36 +232,56 @@ impl Resource {
             .get("data")
             .and_then(Value::as_object)
             .into_iter()
-            .flat_map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))))
+            .flat_map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+            })
     }
 }
 
 fn hook_from(value: &Value) -> Result<Option<Hook>, String> {
-    let annotations = value.pointer("/metadata/annotations").and_then(Value::as_object);
-    let Some(annotations) = annotations else { return Ok(None) };
-    let Some(phases) = annotations.get(HOOK_ANNOTATION) else { return Ok(None) };
+    let annotations = value
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let Some(annotations) = annotations else {
+        return Ok(None);
+    };
+    let Some(phases) = annotations.get(HOOK_ANNOTATION) else {
+        return Ok(None);
+    };
     let phases = phases
         .as_str()
         .ok_or_else(|| format!("annotation {HOOK_ANNOTATION} must be a string"))?;
     let split = |s: &str| -> Vec<String> {
-        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     let weight = match annotations.get(HOOK_WEIGHT_ANNOTATION) {
         None | Some(Value::Null) => 0,
         Some(Value::String(s)) if s.trim().is_empty() => 0,
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("annotation {HOOK_WEIGHT_ANNOTATION} must be an integer string, found {s:?}"))?,
+        Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| {
+            format!("annotation {HOOK_WEIGHT_ANNOTATION} must be an integer string, found {s:?}")
+        })?,
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        Some(_) => return Err(format!("annotation {HOOK_WEIGHT_ANNOTATION} must be a string")),
+        Some(_) => {
+            return Err(format!(
+                "annotation {HOOK_WEIGHT_ANNOTATION} must be a string"
+            ))
+        }
     };
     let delete_policies = annotations
         .get(HOOK_DELETE_ANNOTATION)
         .and_then(Value::as_str)
         .map(split)
         .unwrap_or_default();
-    Ok(Some(Hook { phases: split(phases), weight, delete_policies }))
+    Ok(Some(Hook {
+        phases: split(phases),
+        weight,
+        delete_policies,
+    }))
 }
 
 /// What one document holds.
@@ -295,7 +362,16 @@ pub enum ParseMode {
 pub const RELEVANT: &[(&str, &[&str])] = &[
     ("StatefulSet", &["matrix-server"]),
     ("Deployment", &["matrix-authentication-service"]),
-    ("Job", &["deployment-markers", "syn2mas", "check-config", "init-secrets", "matrix-tools"]),
+    (
+        "Job",
+        &[
+            "deployment-markers",
+            "syn2mas",
+            "check-config",
+            "init-secrets",
+            "matrix-tools",
+        ],
+    ),
     ("ConfigMap", &["synapse", "matrix-authentication-service"]),
     ("Secret", &["synapse", "matrix-authentication-service"]),
     ("Role", &["syn2mas"]),
@@ -311,7 +387,11 @@ fn relevant(kind: &str, text: &str) -> bool {
     RELEVANT
         .iter()
         .find(|(k, _)| *k == kind)
-        .is_some_and(|(_, needles)| needles.iter().any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some()))
+        .is_some_and(|(_, needles)| {
+            needles
+                .iter()
+                .any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some())
+        })
 }
 
 /// A whole render: the input bytes and the documents over them.
@@ -333,10 +413,15 @@ impl Stream {
         let locate = |bytes: &[u8], offset: usize| -> String {
             let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
             let chunks = split::split(bytes);
-            let Some((index, chunk)) = chunks.iter().enumerate().find(|(_, c)| c.span().contains(&offset)) else {
+            let Some((index, chunk)) = chunks
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.span().contains(&offset))
+            else {
                 return format!("line {line}");
             };
-            let body = String::from_utf8_lossy(&bytes[chunk.body.start..offset.max(chunk.body.start)]);
+            let body =
+                String::from_utf8_lossy(&bytes[chunk.body.start..offset.max(chunk.body.start)]);
             match source_comment(&body).or_else(|| filename_annotation(&body)) {
                 Some(source) => format!("document {} ({source}), line {line}", index + 1),
                 None => format!("document {} (line {line})", index + 1),
@@ -363,12 +448,19 @@ impl Stream {
             docs.push(read_document(name, &input, index, chunk, mode)?);
         }
         let format = detect_format(&input, &docs);
-        Ok(Stream { name: name.to_string(), input, docs, format })
+        Ok(Stream {
+            name: name.to_string(),
+            input,
+            docs,
+            format,
+        })
     }
 
     /// Every object in the stream, with the document it came from.
     pub fn resources(&self) -> impl Iterator<Item = (&Document, &Resource)> {
-        self.docs.iter().flat_map(|d| d.resources().iter().map(move |r| (d, r)))
+        self.docs
+            .iter()
+            .flat_map(|d| d.resources().iter().map(move |r| (d, r)))
     }
 
     /// The raw text of one document, separator included.
@@ -396,7 +488,9 @@ fn detect_format(input: &str, docs: &[Document]) -> Format {
     if memchr::memmem::find(input.as_bytes(), HELM4_FILENAME_ANNOTATION.as_bytes()).is_some() {
         return Format::Helm4;
     }
-    let any_hook = docs.iter().any(|d| d.resources().iter().any(|r| r.hook.is_some()));
+    let any_hook = docs
+        .iter()
+        .any(|d| d.resources().iter().any(|r| r.hook.is_some()));
     let helm_comments = docs.iter().any(|d| d.source.is_some());
     if helm_comments && !any_hook && input.starts_with("---") {
         // Helm 3 hands a post-renderer `---\n# Source: …` documents without hooks. `helm template`
@@ -442,14 +536,24 @@ fn prescan_kind(body: &str) -> Option<&str> {
         if let Some(value) = rest.strip_prefix("kind:") {
             let line = value.split('\n').next().unwrap_or("");
             let kind = line.trim().trim_matches(['"', '\'']);
-            return (!kind.is_empty() && !kind.contains([' ', '#', '{', '['])).then_some(kind);
+            // A second column-0 `kind:` is a duplicate key and the last one wins (as in
+            // Kubernetes): only a full parse can tell, so do not skip the document.
+            let duplicate = memchr::memmem::find(value.as_bytes(), b"\nkind:").is_some();
+            return (!duplicate && !kind.is_empty() && !kind.contains([' ', '#', '{', '[']))
+                .then_some(kind);
         }
         let next = memchr::memmem::find(rest.as_bytes(), b"\nkind:")?;
         rest = &rest[next + 1..];
     }
 }
 
-fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: ParseMode) -> Result<Document, InputError> {
+fn read_document(
+    name: &str,
+    input: &str,
+    index: usize,
+    chunk: Chunk,
+    mode: ParseMode,
+) -> Result<Document, InputError> {
     let body_text = &input[chunk.body.clone()];
     let source = source_comment(body_text).or_else(|| filename_annotation(body_text));
     let error = |message: String| {
@@ -460,7 +564,11 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
                 format!("document {} (line {line})", index + 1)
             }
         };
-        InputError { input: name.to_string(), location, message }
+        InputError {
+            input: name.to_string(),
+            location,
+            message,
+        }
     };
     if chunk.span().len() > MAX_DOCUMENT_BYTES {
         return Err(error(format!(
@@ -471,7 +579,13 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
     if is_blank(body_text) {
         // Nothing but comments and blank lines: no need to start the YAML parser (a stream of
         // many empty documents would otherwise cost one parser per separator).
-        return Ok(Document { index, chunk, source, body: Body::Empty, duplicate_keys: Vec::new() });
+        return Ok(Document {
+            index,
+            chunk,
+            source,
+            body: Body::Empty,
+            duplicate_keys: Vec::new(),
+        });
     }
     if mode == ParseMode::Relevant {
         if let Some(kind) = prescan_kind(body_text) {
@@ -480,13 +594,16 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
                     index,
                     chunk,
                     source,
-                    body: Body::Opaque { kind: kind.to_string() },
+                    body: Body::Opaque {
+                        kind: kind.to_string(),
+                    },
                     duplicate_keys: Vec::new(),
                 });
             }
         }
     }
-    let parsed = yaml::parse_document(body_text).map_err(|e| error(format!("invalid YAML: {}", one_line(&e.to_string()))))?;
+    let parsed = yaml::parse_document(body_text)
+        .map_err(|e| error(format!("invalid YAML: {}", one_line(&e.to_string()))))?;
     let body = match parsed.value {
         Value::Null => Body::Empty,
         value => {
@@ -495,11 +612,19 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
                 let items = match value.get("items") {
                     Some(Value::Array(items)) => items.clone(),
                     Some(Value::Null) | None => Vec::new(),
-                    Some(other) => return Err(error(format!("List: `items` must be a sequence, found {}", type_name(other)))),
+                    Some(other) => {
+                        return Err(error(format!(
+                            "List: `items` must be a sequence, found {}",
+                            type_name(other)
+                        )))
+                    }
                 };
                 let mut resources = Vec::with_capacity(items.len());
                 for (i, item) in items.into_iter().enumerate() {
-                    resources.push(Resource::from_value(item).map_err(|e| error(format!("List item {}: {e}", i + 1)))?);
+                    resources.push(
+                        Resource::from_value(item)
+                            .map_err(|e| error(format!("List item {}: {e}", i + 1)))?,
+                    );
                 }
                 Body::List(resources)
             } else {
@@ -507,7 +632,13 @@ fn read_document(name: &str, input: &str, index: usize, chunk: Chunk, mode: Pars
             }
         }
     };
-    Ok(Document { index, chunk, source, body, duplicate_keys: parsed.duplicate_keys })
+    Ok(Document {
+        index,
+        chunk,
+        source,
+        body,
+        duplicate_keys: parsed.duplicate_keys,
+    })
 }
 
 /// Collapses a multi-line library message into one line.
@@ -569,20 +700,29 @@ mod tests {
 
     #[test]
     fn bad_documents_name_document_and_source() {
-        let err = parse("---\n# Source: c/templates/x.yaml\nmetadata:\n  name: x\n").expect_err("no kind");
+        let err = parse("---\n# Source: c/templates/x.yaml\nmetadata:\n  name: x\n")
+            .expect_err("no kind");
         assert_eq!(err.location, "document 1 (c/templates/x.yaml)");
         assert!(err.message.contains("kind"), "{err}");
         let err = parse("- a\n- b\n").expect_err("not a mapping");
         assert!(err.message.contains("mapping"), "{err}");
         let err = parse("apiVersion: v1\nkind: ConfigMap\nmetadata: []\n").expect_err("metadata");
         assert!(err.message.contains("metadata"), "{err}");
-        let err = parse("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec: {replicas: two}\n").expect_err("replicas");
+        let err = parse(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec: {replicas: two}\n",
+        )
+        .expect_err("replicas");
         assert!(err.message.contains("spec.replicas"), "{err}");
         assert!(Stream::parse("bin", vec![0xff, 0xfe, b'a'], ParseMode::Full).is_err());
-        let err = Stream::parse("bin", b"---\n# Source: c/a.yaml\nkind: A\n---\n# Source: c/b.yaml\nx: \xff\n".to_vec(), ParseMode::Full)
-            .expect_err("not UTF-8");
+        let err = Stream::parse(
+            "bin",
+            b"---\n# Source: c/a.yaml\nkind: A\n---\n# Source: c/b.yaml\nx: \xff\n".to_vec(),
+            ParseMode::Full,
+        )
+        .expect_err("not UTF-8");
         assert_eq!(err.location, "document 2 (c/b.yaml), line 6");
-        let err = Stream::parse("bin", b"a: 1\n---\nb: \0\n".to_vec(), ParseMode::Full).expect_err("NUL");
+        let err =
+            Stream::parse("bin", b"a: 1\n---\nb: \0\n".to_vec(), ParseMode::Full).expect_err("NUL");
         assert_eq!(err.location, "document 2 (line 3)");
     }
 
@@ -590,14 +730,27 @@ mod tests {
     fn relevant_mode_skips_irrelevant_kinds() {
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ess-synapse}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other}\n";
         let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect("parses");
-        assert_eq!(s.docs[0].body, Body::Opaque { kind: "Service".into() });
+        assert_eq!(
+            s.docs[0].body,
+            Body::Opaque {
+                kind: "Service".into()
+            }
+        );
         assert!(matches!(s.docs[1].body, Body::Resource(_)));
-        assert_eq!(s.docs[2].body, Body::Opaque { kind: "ConfigMap".into() });
+        assert_eq!(
+            s.docs[2].body,
+            Body::Opaque {
+                kind: "ConfigMap".into()
+            }
+        );
     }
 
     #[test]
     fn oversized_documents_are_refused() {
-        let big = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n# {}\n", "x".repeat(MAX_DOCUMENT_BYTES));
+        let big = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n# {}\n",
+            "x".repeat(MAX_DOCUMENT_BYTES)
+        );
         let err = Stream::parse("t", big.into_bytes(), ParseMode::Relevant).expect_err("too big");
         assert_eq!(err.location, "document 1 (line 1)");
         assert!(err.message.contains("bytes"), "{err}");
@@ -626,5 +779,9 @@ mod tests {
         assert_eq!(prescan_kind("a: 1\nkind: Service\n"), Some("Service"));
         assert_eq!(prescan_kind("spec:\n  kind: Service\n"), None);
         assert_eq!(prescan_kind("kind: \"Job\"\n"), Some("Job"));
+        assert_eq!(
+            prescan_kind("kind: Service\nspec: {}\nkind: StatefulSet\n"),
+            None
+        );
     }
 }

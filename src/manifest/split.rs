@@ -33,19 +33,26 @@ fn is_separator(line: &[u8]) -> bool {
 /// separator; a stream that starts with `---` does not. Empty input gives no chunks.
 pub fn split(input: &[u8]) -> Vec<Chunk> {
     let mut chunks = Vec::new();
-    let mut current = Chunk { separator: 0..0, body: 0..0 };
+    let mut current = Chunk {
+        separator: 0..0,
+        body: 0..0,
+    };
     let mut line_start = 0;
     let mut started = false;
     while line_start < input.len() {
         let line_end = memchr::memchr(b'\n', &input[line_start..])
             .map(|i| line_start + i + 1)
             .unwrap_or(input.len());
-        if is_separator(&input[line_start..line_end].strip_suffix(b"\n").unwrap_or(&input[line_start..line_end])) {
+        let line = &input[line_start..line_end];
+        if is_separator(line.strip_suffix(b"\n").unwrap_or(line)) {
             if started || line_start > 0 {
                 current.body.end = line_start;
                 chunks.push(current);
             }
-            current = Chunk { separator: line_start..line_end, body: line_end..line_end };
+            current = Chunk {
+                separator: line_start..line_end,
+                body: line_end..line_end,
+            };
         }
         started = true;
         line_start = line_end;
@@ -63,7 +70,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn join(input: &[u8], chunks: &[Chunk]) -> Vec<u8> {
-        chunks.iter().flat_map(|c| input[c.span()].to_vec()).collect()
+        chunks
+            .iter()
+            .flat_map(|c| input[c.span()].to_vec())
+            .collect()
     }
 
     #[test]

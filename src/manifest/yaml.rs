@@ -63,7 +63,10 @@ impl fmt::Display for YamlError {
         match self {
             YamlError::Syntax(e) => e.fmt(f),
             YamlError::TooDeep(line) => {
-                write!(f, "collections nested more than {MAX_FLOW_DEPTH} levels deep at line {line}")
+                write!(
+                    f,
+                    "collections nested more than {MAX_FLOW_DEPTH} levels deep at line {line}"
+                )
             }
         }
     }
@@ -88,7 +91,11 @@ pub fn parse_document(text: &str) -> Result<Parsed, YamlError> {
     let mut seen = 0usize;
     for document in serde_yaml::Deserializer::from_str(text) {
         seen += 1;
-        let parsed = ValueSeed { path: String::new(), dups: &dups }.deserialize(document)?;
+        let parsed = ValueSeed {
+            path: String::new(),
+            dups: &dups,
+        }
+        .deserialize(document)?;
         // A chunk holds one document by construction; a second one can only come from an
         // explicit end marker (`...`) followed by more text, which Helm never produces. Keep the
         // first non-null one so nothing is silently dropped from the model.
@@ -96,7 +103,10 @@ pub fn parse_document(text: &str) -> Result<Parsed, YamlError> {
             value = parsed;
         }
     }
-    Ok(Parsed { value, duplicate_keys: dups.into_inner() })
+    Ok(Parsed {
+        value,
+        duplicate_keys: dups.into_inner(),
+    })
 }
 
 /// Parses YAML text that is expected to be a single document, ignoring duplicate keys; for
@@ -135,10 +145,14 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     // Integers beyond 64 bits are legal YAML; the model keeps them approximately (they are
     // never written back, the original text is).
     fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
-        Ok(Number::from_f64(v as f64).map(Value::Number).unwrap_or(Value::Null))
+        Ok(Number::from_f64(v as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null))
     }
     fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
-        Ok(Number::from_f64(v as f64).map(Value::Number).unwrap_or(Value::Null))
+        Ok(Number::from_f64(v as f64)
+            .map(Value::Number)
+            .unwrap_or(Value::Null))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         // JSON has no NaN or infinity; keep them as the strings YAML spells them with.
@@ -165,7 +179,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         let mut items = Vec::new();
         loop {
             let path = format!("{}[{}]", self.path, items.len());
-            match seq.next_element_seed(ValueSeed { path, dups: self.dups })? {
+            match seq.next_element_seed(ValueSeed {
+                path,
+                dups: self.dups,
+            })? {
                 Some(item) => items.push(item),
                 None => break,
             }
@@ -175,8 +192,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let path = if self.path.is_empty() { key.clone() } else { format!("{}.{}", self.path, key) };
-            let value = map.next_value_seed(ValueSeed { path: path.clone(), dups: self.dups })?;
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{}", self.path, key)
+            };
+            let value = map.next_value_seed(ValueSeed {
+                path: path.clone(),
+                dups: self.dups,
+            })?;
             if out.insert(key, value).is_some() {
                 self.dups.borrow_mut().push(path);
             }
@@ -242,20 +266,29 @@ mod tests {
 
     #[test]
     fn duplicate_keys_keep_last_and_are_reported() {
-        let parsed = parse_document("metadata:\n  annotations:\n    a: 1\n  annotations:\n    b: 2\n").expect("parses");
+        let parsed =
+            parse_document("metadata:\n  annotations:\n    a: 1\n  annotations:\n    b: 2\n")
+                .expect("parses");
         assert_eq!(parsed.value, json!({"metadata": {"annotations": {"b": 2}}}));
-        assert_eq!(parsed.duplicate_keys, vec!["metadata.annotations".to_string()]);
+        assert_eq!(
+            parsed.duplicate_keys,
+            vec!["metadata.annotations".to_string()]
+        );
     }
 
     #[test]
     fn comment_only_is_null() {
-        assert_eq!(parse_document("# just a comment\n").expect("parses").value, Value::Null);
+        assert_eq!(
+            parse_document("# just a comment\n").expect("parses").value,
+            Value::Null
+        );
         assert_eq!(parse_document("").expect("parses").value, Value::Null);
     }
 
     #[test]
     fn odd_scalars_do_not_fail() {
-        let parsed = parse_document("a: 123456789012345678901234567890\n1: x\ntrue: y\nb: .nan\n").expect("parses");
+        let parsed = parse_document("a: 123456789012345678901234567890\n1: x\ntrue: y\nb: .nan\n")
+            .expect("parses");
         assert!(parsed.value["a"].is_number());
         assert_eq!(parsed.value["1"], json!("x"));
         assert_eq!(parsed.value["true"], json!("y"));
@@ -277,6 +310,9 @@ mod tests {
         assert!(excessive_flow_nesting(&"[]{}".repeat(10_000)).is_none());
         let deep = format!("a: 1\nb: {}\n", "{a: ".repeat(100_000));
         let err = parse_document(&deep).expect_err("too deep");
-        assert_eq!(err.to_string(), "collections nested more than 128 levels deep at line 2");
+        assert_eq!(
+            err.to_string(),
+            "collections nested more than 128 levels deep at line 2"
+        );
     }
 }

@@ -76,7 +76,11 @@ pub enum ValuesError {
     /// A `--set`-style argument could not be parsed. The argument itself is not shown: `--set`
     /// carries passwords and client secrets, and this message ends up in CI logs. Only the
     /// first key, and names in the message that occur in it, are shown.
-    #[error("failed parsing {flag} data for {}: {} (at character {position}; values are not shown)", first_key(expr), redact(message, expr))]
+    #[error(
+        "failed parsing {flag} data for {}: {} (at character {position}; values are not shown)",
+        first_key(expr),
+        redact(message, expr)
+    )]
     Set {
         /// `--set`, `--set-string`, `--set-json`, `--set-literal` or `--set-file`.
         flag: &'static str,

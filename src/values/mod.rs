@@ -41,16 +41,37 @@ pub fn user_values(flags: &ValueFlags, previous: Option<Value>) -> Result<Value,
                 .map_err(|e| Error::Usage(format!("cannot read values from stdin: {e}")))?;
             s
         } else {
-            std::fs::read_to_string(name).map_err(|e| Error::Usage(format!("cannot read values file {name}: {e}")))?
+            std::fs::read_to_string(name)
+                .map_err(|e| Error::Usage(format!("cannot read values file {name}: {e}")))?
         };
         files.push((name.clone(), text));
     }
     let mut sets: Vec<(merge::SetFlag, String)> = Vec::new();
-    sets.extend(flags.set_json.iter().map(|s| (merge::SetFlag::Json, s.clone())));
+    sets.extend(
+        flags
+            .set_json
+            .iter()
+            .map(|s| (merge::SetFlag::Json, s.clone())),
+    );
     sets.extend(flags.set.iter().map(|s| (merge::SetFlag::Auto, s.clone())));
-    sets.extend(flags.set_string.iter().map(|s| (merge::SetFlag::String, s.clone())));
-    sets.extend(flags.set_file.iter().map(|s| (merge::SetFlag::File, s.clone())));
-    sets.extend(flags.set_literal.iter().map(|s| (merge::SetFlag::Literal, s.clone())));
+    sets.extend(
+        flags
+            .set_string
+            .iter()
+            .map(|s| (merge::SetFlag::String, s.clone())),
+    );
+    sets.extend(
+        flags
+            .set_file
+            .iter()
+            .map(|s| (merge::SetFlag::File, s.clone())),
+    );
+    sets.extend(
+        flags
+            .set_literal
+            .iter()
+            .map(|s| (merge::SetFlag::Literal, s.clone())),
+    );
     let merged = merge::helm_user_values(&files, &sets).map_err(|e| Error::Input(e.to_string()))?;
     Ok(match previous {
         Some(prev) => merge::merge_maps(prev, merged),
@@ -65,7 +86,10 @@ fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 fn flag(v: &Value, path: &[&str]) -> Result<bool, Error> {
     match get(v, path) {
         Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::Null) | None => Err(Error::Input(format!("values: `{}` is not set and has no default", path.join(".")))),
+        Some(Value::Null) | None => Err(Error::Input(format!(
+            "values: `{}` is not set and has no default",
+            path.join(".")
+        ))),
         Some(other) => Err(Error::Input(format!(
             "values: `{}` must be a boolean, found {}",
             path.join("."),
@@ -112,18 +136,27 @@ pub fn facts_from_values(user: &Value, defaults: &Value) -> Result<Facts, Error>
     let mut facts = Facts::new(Origin::Values);
     facts.synapse_enabled = flag(&values, &["synapse", "enabled"])?;
     facts.mas_enabled = flag(&values, &["matrixAuthenticationService", "enabled"])?;
-    let syn2mas = flag(&values, &["matrixAuthenticationService", "syn2mas", "enabled"])?;
-    let dry_run = flag(&values, &["matrixAuthenticationService", "syn2mas", "dryRun"])?;
+    let syn2mas = flag(
+        &values,
+        &["matrixAuthenticationService", "syn2mas", "enabled"],
+    )?;
+    let dry_run = flag(
+        &values,
+        &["matrixAuthenticationService", "syn2mas", "dryRun"],
+    )?;
     facts.check_config_hook = Some(flag(&values, &["synapse", "checkConfigHook", "enabled"])?);
     facts.markers_enabled = Some(flag(&values, &["deploymentMarkers", "enabled"])?);
     facts.syn2mas = (syn2mas && facts.mas_enabled && facts.synapse_enabled).then_some(dry_run);
     facts.syn2mas_ignored_without_mas = syn2mas && !facts.mas_enabled && facts.synapse_enabled;
     facts.syn2mas_without_synapse = syn2mas && facts.mas_enabled && !facts.synapse_enabled;
-    facts.sso_login_worker = get(&values, &["synapse", "workers", "sso-login", "enabled"]).and_then(Value::as_bool) == Some(true);
-    facts.requested = match Step::from_switches(facts.synapse_enabled, facts.mas_enabled, syn2mas, dry_run) {
-        Some(step) => Requested::Step(step),
-        None => Requested::NoMarker,
-    };
+    facts.sso_login_worker = get(&values, &["synapse", "workers", "sso-login", "enabled"])
+        .and_then(Value::as_bool)
+        == Some(true);
+    facts.requested =
+        match Step::from_switches(facts.synapse_enabled, facts.mas_enabled, syn2mas, dry_run) {
+            Some(step) => Requested::Step(step),
+            None => Requested::NoMarker,
+        };
     if !facts.synapse_enabled {
         facts.markers_enabled = Some(false);
     }
@@ -131,7 +164,8 @@ pub fn facts_from_values(user: &Value, defaults: &Value) -> Result<Facts, Error>
     facts.synapse_auth = SynapseAuth::from_config(&synapse_config);
     facts.synapse_auth.partial = synapse_partial;
     if facts.mas_enabled {
-        let (mas_config, mas_partial) = additional(&values, &["matrixAuthenticationService", "additional"])?;
+        let (mas_config, mas_partial) =
+            additional(&values, &["matrixAuthenticationService", "additional"])?;
         let mut mas = MasAuth::from_config(&mas_config);
         mas.partial = mas_partial;
         facts.mas_auth = Some(mas);
@@ -153,13 +187,24 @@ mod tests {
         let d = chart_defaults();
         let f = |v: Value| facts_from_values(&v, &d).expect("facts").requested;
         assert_eq!(f(json!({})), Requested::Step(Step::Finalize));
-        assert_eq!(f(json!({"matrixAuthenticationService": {"enabled": false}})), Requested::Step(Step::Legacy));
-        assert_eq!(f(json!({"matrixAuthenticationService": {"syn2mas": {"enabled": true}}})), Requested::Step(Step::DryRun));
         assert_eq!(
-            f(json!({"matrixAuthenticationService": {"syn2mas": {"enabled": true, "dryRun": false}}})),
+            f(json!({"matrixAuthenticationService": {"enabled": false}})),
+            Requested::Step(Step::Legacy)
+        );
+        assert_eq!(
+            f(json!({"matrixAuthenticationService": {"syn2mas": {"enabled": true}}})),
+            Requested::Step(Step::DryRun)
+        );
+        assert_eq!(
+            f(
+                json!({"matrixAuthenticationService": {"syn2mas": {"enabled": true, "dryRun": false}}})
+            ),
             Requested::Step(Step::Migrate)
         );
-        assert_eq!(f(json!({"synapse": {"enabled": false}})), Requested::NoMarker);
+        assert_eq!(
+            f(json!({"synapse": {"enabled": false}})),
+            Requested::NoMarker
+        );
     }
 
     #[test]

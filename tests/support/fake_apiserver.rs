@@ -15,6 +15,9 @@
 //!   network or proxy would.
 //! * `kubeconfig_path()` is a kubeconfig for the server with a bearer token ([`TOKEN`]); with
 //!   `Behaviour::require_token` a missing or wrong token gets a real-shaped 401.
+//! * A concurrent writer can be played with `change_after`: right after the server has
+//!   computed the answer to a matching request (and before sending it), an object is changed
+//!   and its `resourceVersion` bumped, e.g. between a client's list and its patch.
 //! * Every response carries `Connection: close`. The server stops on drop.
 #![allow(dead_code)]
 
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// The bearer token in the generated kubeconfig.
 pub const TOKEN: &str = "fake-token";
@@ -168,6 +171,15 @@ struct State {
     fault: Option<Fault>,
     path_faults: Vec<(String, Fault)>,
     next_rv: u64,
+    after_hooks: Vec<AfterHook>,
+}
+
+/// A one-shot change made by "someone else" once a matching request has been answered.
+struct AfterHook {
+    method: String,
+    path: String,
+    object_path: String,
+    merge_patch: Value,
 }
 
 impl State {
@@ -204,6 +216,7 @@ impl FakeApiServer {
             fault: behaviour.fault.clone(),
             path_faults: behaviour.path_faults.clone(),
             next_rv: 1000,
+            after_hooks: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
 
@@ -355,6 +368,23 @@ impl FakeApiServer {
         let mut st = self.state();
         st.fault = None;
         st.path_faults.clear();
+    }
+
+    /// Plays a concurrent writer: once, right after the server has computed its answer to the
+    /// next `method` request on exactly `path` (the answer still carries the old state), the
+    /// object at `object_path` (e.g. `/apis/apps/v1/namespaces/ess/statefulsets/x`) gets the
+    /// JSON merge patch `merge_patch` and a new `resourceVersion`.
+    pub fn change_after(&self, method: &str, path: &str, object_path: &str, merge_patch: Value) {
+        assert!(
+            route(object_path).is_some_and(|r| r.name.is_some()),
+            "change_after: {object_path} is not an object path"
+        );
+        self.state().after_hooks.push(AfterHook {
+            method: method.to_string(),
+            path: path.to_string(),
+            object_path: object_path.to_string(),
+            merge_patch,
+        });
     }
 
     pub fn set_require_token(&self, require: bool) {
@@ -531,9 +561,34 @@ fn handle_connection(mut stream: TcpStream, state: &Mutex<State>, stop: &AtomicB
         }
         None => {
             let resp = serve(state, &recorded);
+            run_after_hooks(state, &recorded);
             write_response(&mut stream, &resp);
         }
     }
+}
+
+/// Applies (and removes) the first `change_after` hook matching the request.
+fn run_after_hooks(state: &Mutex<State>, req: &RecordedRequest) {
+    let mut st = lock(state);
+    let Some(i) = st
+        .after_hooks
+        .iter()
+        .position(|h| h.method == req.method && h.path == req.path)
+    else {
+        return;
+    };
+    let hook = st.after_hooks.remove(i);
+    let Some(r) = route(&hook.object_path) else {
+        return;
+    };
+    let key = (r.kind, r.namespace, r.name.unwrap_or_default());
+    let Some(mut object) = st.objects.get(&key).cloned() else {
+        return;
+    };
+    merge_patch(&mut object, &hook.merge_patch);
+    let rv = st.bump_rv();
+    object["metadata"]["resourceVersion"] = json!(rv);
+    st.objects.insert(key, object);
 }
 
 fn write_response(stream: &mut TcpStream, resp: &HttpResponse) {
@@ -702,15 +757,9 @@ fn route(path: &str) -> Option<Route> {
             };
             (kind, (ns.to_string(), rest))
         }
-        [
-            "apis",
-            "apps",
-            "v1",
-            "namespaces",
-            ns,
-            "statefulsets",
-            rest @ ..,
-        ] => (Kind::StatefulSet, (ns.to_string(), rest)),
+        ["apis", "apps", "v1", "namespaces", ns, "statefulsets", rest @ ..] => {
+            (Kind::StatefulSet, (ns.to_string(), rest))
+        }
         _ => return None,
     };
     let (namespace, rest) = rest;
@@ -932,10 +981,10 @@ fn patch(
         return not_found(r, name);
     };
     let current_rv = current["metadata"]["resourceVersion"].clone();
-    if let Some(_) = patch_doc
+    if patch_doc
         .get("metadata")
         .and_then(|m| m.get("resourceVersion"))
-        .filter(|wanted| !wanted.is_null() && **wanted != current_rv)
+        .is_some_and(|wanted| !wanted.is_null() && *wanted != current_rv)
     {
         let mut details = json!({ "name": name, "kind": r.kind.resource() });
         if !r.kind.group().is_empty() {

@@ -1,0 +1,283 @@
+//! ess-guard as Helm's post-renderer, reading the marker from a real API server
+//! (kube-apiserver-lite) as the restricted user: Helm 4 through a `postrenderer/v1` plugin that
+//! runs `ess-guard` from PATH, Helm 3 through the executable path. `helm template` renders the
+//! mini chart (fixtures/charts/mini-stack) offline (KUBECONFIG=/dev/null for Helm itself);
+//! only ess-guard talks to the API server, through `--post-renderer-args=--kubeconfig=…`.
+//!
+//! Needs KUBE_APISERVER_LITE_BIN, ESS_GUARD_HELM3 and ESS_GUARD_HELM4 (scripts/e2e.sh sets
+//! them); without one, a test prints `skipped: …` and passes, unless ESS_GUARD_REQUIRE_ALL=1.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cluster::{require_env, run_with_limit, LiteServer, Run};
+
+const USER: &str = "system:serviceaccount:ess:ess-guard";
+const RESTORE: &str = "ess-guard.element.io/restore-replicas";
+
+const MARKERS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
+labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
+data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn values(name: &str) -> String {
+    repo()
+        .join("fixtures/charts/values")
+        .join(format!("{name}.yaml"))
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string()
+}
+
+/// A real API server with the marker `legacy_auth`, and Helm's side of the set-up: a PATH
+/// directory with `ess-guard` (a symlink to the binary under test), a Helm 4 plugin
+/// directory, and Helm home directories, all in the server's scratch directory.
+struct Setup {
+    server: LiteServer,
+    helm: String,
+    bin_dir: PathBuf,
+    plugins: PathBuf,
+    home: PathBuf,
+}
+
+impl Setup {
+    fn new(helm_var: &str) -> Option<Setup> {
+        let helm = require_env(
+            helm_var,
+            "no Helm binary (scripts/get-helm.sh installs them)",
+        )?;
+        let server = LiteServer::start()?;
+        server.kubectl(&["create", "namespace", "ess"], None);
+        server.apply(MARKERS);
+        let scratch = server.scratch().to_path_buf();
+        let bin_dir = scratch.join("bin");
+        std::fs::create_dir_all(&bin_dir).expect("bin dir");
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ess-guard"), bin_dir.join("ess-guard"))
+            .expect("symlink ess-guard");
+        let plugins = scratch.join("plugins");
+        let plugin = plugins.join("ess-guard");
+        std::fs::create_dir_all(&plugin).expect("plugin dir");
+        std::fs::write(
+            plugin.join("plugin.yaml"),
+            "apiVersion: v1\nname: ess-guard\ntype: postrenderer/v1\nruntime: subprocess\nversion: 0.1.0\n\
+             runtimeConfig:\n  platformCommand:\n    - command: ess-guard\n",
+        )
+        .expect("plugin.yaml");
+        let home = scratch.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        Some(Setup {
+            server,
+            helm,
+            bin_dir,
+            plugins,
+            home,
+        })
+    }
+
+    /// `helm template ess mini-stack -n ess -f <values> --post-renderer <pr>` with the
+    /// restricted kubeconfig, `--no-tty` and `--report=<report>` passed to ess-guard.
+    fn template(
+        &self,
+        post_renderer: &str,
+        values_name: &str,
+        extra: &[&str],
+        report: &Path,
+    ) -> Run {
+        let kubeconfig = self.server.restricted_kubeconfig();
+        let mut cmd = Command::new(&self.helm);
+        cmd.args(["template", "ess"])
+            .arg(repo().join("fixtures/charts/mini-stack"))
+            .args(["--namespace", "ess", "-f", &values(values_name)])
+            .args(["--post-renderer", post_renderer])
+            .arg("--post-renderer-args=--release=ess")
+            .arg("--post-renderer-args=--namespace=ess")
+            .arg(format!(
+                "--post-renderer-args=--kubeconfig={}",
+                kubeconfig.display()
+            ))
+            .arg("--post-renderer-args=--no-tty")
+            .arg(format!(
+                "--post-renderer-args=--report={}",
+                report.display()
+            ))
+            .args(extra);
+        for var in cluster::SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let path = format!(
+            "{}:{}",
+            self.bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        // Helm 3 fails to load a v1 plugin, so it gets an empty plugin directory.
+        let plugins = if post_renderer == "ess-guard" {
+            self.plugins.clone()
+        } else {
+            self.home.clone()
+        };
+        cmd.env("PATH", path)
+            .env("HOME", &self.home)
+            .env("HELM_CACHE_HOME", self.home.join("cache"))
+            .env("HELM_CONFIG_HOME", self.home.join("config"))
+            .env("HELM_DATA_HOME", self.home.join("data"))
+            .env("HELM_PLUGINS", plugins)
+            // Helm itself stays offline; only ess-guard reads the cluster.
+            .env("KUBECONFIG", "/dev/null");
+        run_with_limit(cmd, b"")
+    }
+
+    fn report(&self, name: &str) -> PathBuf {
+        self.server.scratch().join(name)
+    }
+
+    /// The path Helm 3 is given (absolute, as `--post-renderer`).
+    fn binary(&self) -> String {
+        self.bin_dir
+            .join("ess-guard")
+            .to_str()
+            .expect("UTF-8 path")
+            .to_string()
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn helm4_plugin_reads_the_live_marker() {
+    let Some(s) = Setup::new("ESS_GUARD_HELM4") else {
+        return;
+    };
+    let origin = format!(
+        "marker:    legacy_auth (from ConfigMap ess/ess-markers at {})",
+        s.server.url()
+    );
+
+    // Step 2 on legacy_auth: allowed, Synapse annotated, the syn2mas hook hardened.
+    let report = s.report("step2.txt");
+    let run = s.template("ess-guard", "step2", &[], &report);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(RESTORE), "{}", run.stdout);
+    // The hook Job itself is hardened (Helm 4 shows hooks to the post-renderer, before the
+    // Synapse StatefulSets: the edit must not be lost to document order).
+    assert!(
+        run.stdout.contains("SYN2MAS_SCALE_DOWN_MAX_RETRIES"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ess-guard.element.io/hardened"));
+    let text = read(&report);
+    assert!(text.starts_with("ess-guard: allowed:"), "{text}");
+    assert!(text.contains("(helm4)"), "{text}");
+    assert!(text.contains(&origin), "{text}");
+
+    // Step 3 on legacy_auth: Helm fails; Helm 4 drops the plugin's stderr, the report has why.
+    let report = s.report("step3.txt");
+    let run = s.template("ess-guard", "step3", &[], &report);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.stdout, "", "nothing rendered");
+    assert!(
+        run.stderr
+            .contains("plugin \"ess-guard\" exited with error"),
+        "{}",
+        run.stderr
+    );
+    let text = read(&report);
+    assert!(
+        text.starts_with("ess-guard: REJECTED: [mas-requires-syn2mas]"),
+        "{text}"
+    );
+    assert!(text.contains(&origin), "{text}");
+
+    // The marker unreadable (403): fails closed, the cause in the report.
+    s.server.deny(&[&format!(
+        "user={USER},verb=get,resource=configmaps,namespace=ess"
+    )]);
+    let report = s.report("forbidden.txt");
+    let run = s.template("ess-guard", "step2", &[], &report);
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    let text = read(&report);
+    assert!(text.contains("403 Forbidden"), "{text}");
+    assert!(text.contains("pass --state"), "{text}");
+}
+
+#[test]
+fn helm3_executable_reads_the_live_marker() {
+    let Some(s) = Setup::new("ESS_GUARD_HELM3") else {
+        return;
+    };
+    let bin = s.binary();
+
+    // Step 2 with the intent given: allowed.
+    let report = s.report("step2.txt");
+    let run = s.template(
+        &bin,
+        "step2",
+        &["--post-renderer-args=--step=migrate"],
+        &report,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(RESTORE), "{}", run.stdout);
+    assert!(read(&report).contains("(helm3)"));
+
+    // Helm 3 hides hooks, so without the intent step 2 and step 3 look the same: refused.
+    let run = s.template(&bin, "step2", &[], &s.report("ambiguous.txt"));
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    assert!(run.stderr.contains("[ambiguous-step]"), "{}", run.stderr);
+
+    // Step 3 on legacy_auth, with the same values passed through: Helm's error names the rule.
+    let values_arg = format!("--post-renderer-args=--values={}", values("step3"));
+    let run = s.template(&bin, "step3", &[&values_arg], &s.report("step3.txt"));
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains("mas-requires-syn2mas"),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .contains("marker:    legacy_auth (from ConfigMap ess/ess-markers"));
+    // …and with --step=finalize.
+    let run = s.template(
+        &bin,
+        "step3",
+        &["--post-renderer-args=--step=finalize"],
+        &s.report("finalize.txt"),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("mas-requires-syn2mas"),
+        "{}",
+        run.stderr
+    );
+
+    // The API server down: Helm fails, naming the cause and the escape hatch.
+    let mut s = s;
+    s.server.stop();
+    let run = s.template(
+        &bin,
+        "step2",
+        &["--post-renderer-args=--step=migrate"],
+        &s.report("down.txt"),
+    );
+    assert_ne!(run.code, 0);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .contains("cannot reach the Kubernetes API server"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("pass --state"), "{}", run.stderr);
+}

@@ -1,0 +1,736 @@
+//! End to end against a real Kubernetes API server (kube-apiserver-lite: upstream
+//! k8s.io/apiserver + etcd, real TLS, bearer tokens, 403s and resourceVersions), through the
+//! real `ess-guard` binary. Objects are created with kubectl as `admin`; ess-guard runs as the
+//! restricted user `system:serviceaccount:ess:ess-guard` (kubeconfig-ess-guard, context
+//! namespace `ess`), whose rights are cut down with deny rules.
+//!
+//! Needs KUBE_APISERVER_LITE_BIN (scripts/e2e.sh sets it); without it every test prints
+//! `skipped: …` and passes, unless ESS_GUARD_REQUIRE_ALL=1.
+//!
+//! The fake-server twin of these scenarios, with request recording and fault injection, is
+//! tests/live_fake.rs. The recover conflict (a StatefulSet changed between ess-guard's list
+//! and its patch) cannot be provoked deterministically here without a test-only hook in the
+//! binary, so it is tested on the fake only (`recover_refuses_a_statefulset_changed_after_listing`);
+//! the real server's 409 on a stale resourceVersion is checked in tests/kube_access.rs.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
+use serde_json::{json, Value};
+
+const USER: &str = "system:serviceaccount:ess:ess-guard";
+const RESTORE: &str = "ess-guard.element.io/restore-replicas";
+const STATES: [&str; 4] = [
+    "absent",
+    "legacy_auth",
+    "syn2mas_migrated",
+    "delegated_auth",
+];
+const RENDERS: [&str; 4] = ["legacy", "step1", "step2", "step3"];
+
+/// The rule that rejects `render` on `state`, `None` when allowed (ess-chart.md §1.4).
+fn expected(state: &str, render: &str) -> Option<&'static str> {
+    match (state, render) {
+        ("absent", _) => None,
+        ("legacy_auth", "step3") => Some("mas-requires-syn2mas"),
+        ("legacy_auth", _) => None,
+        (_, "step3") => None,
+        (_, "legacy" | "step1") => Some("no-rollback"),
+        ("syn2mas_migrated", _) => Some("syn2mas-still-enabled"),
+        _ => Some("syn2mas-rerun"),
+    }
+}
+
+fn render_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/renders")
+        .join(format!("{name}.yaml"))
+}
+
+fn render(name: &str) -> Vec<u8> {
+    std::fs::read(render_path(name)).expect("read example render")
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_str().expect("UTF-8 path").to_string()
+}
+
+/// A fresh server with namespace `ess`; `None` when skipped.
+fn server() -> Option<LiteServer> {
+    let server = LiteServer::start()?;
+    server.kubectl(&["create", "namespace", "ess"], None);
+    Some(server)
+}
+
+fn markers_yaml(value: &str, managed: bool) -> String {
+    let managed_by = if managed {
+        "matrix-tools-deployment-markers"
+    } else {
+        "Helm"
+    };
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  labels:\n    \
+         app.kubernetes.io/managed-by: {managed_by}\n    app.kubernetes.io/part-of: matrix-stack\n\
+         data:\n  MATRIX_STACK_MSC3861: {value}\n"
+    )
+}
+
+/// Stores the marker for `state` (`absent`: deletes the ConfigMap).
+fn set_state(server: &LiteServer, state: &str) {
+    if state == "absent" {
+        server.kubectl(
+            &[
+                "-n",
+                "ess",
+                "delete",
+                "configmap",
+                "ess-markers",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    } else {
+        server.apply(&markers_yaml(state, true));
+    }
+}
+
+fn synapse_sts_yaml(name: &str, replicas: i32, restore: Option<u32>) -> String {
+    let annotations = match restore {
+        Some(n) => format!(
+            "  annotations:\n    {RESTORE}: \"{n}\"\n    ess-guard.element.io/scaled-down-by: syn2mas\n"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: ess\n  labels:\n    \
+         app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/instance: {name}\n    \
+         k8s.element.io/synapse-instance: ess-synapse\n{annotations}spec:\n  replicas: {replicas}\n  \
+         serviceName: {name}\n  podManagementPolicy: Parallel\n  selector:\n    matchLabels:\n      \
+         app.kubernetes.io/instance: {name}\n  template:\n    metadata:\n      labels:\n        \
+         app.kubernetes.io/instance: {name}\n    spec:\n      containers:\n      - name: synapse\n        \
+         image: ghcr.io/element-hq/synapse:v1.159.0\n"
+    )
+}
+
+fn sts_replicas(server: &LiteServer, name: &str) -> String {
+    server.kubectl(
+        &[
+            "-n",
+            "ess",
+            "get",
+            "statefulset",
+            name,
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ],
+        None,
+    )
+}
+
+/// ess-guard as the restricted user (`extra` after the subcommand's flags).
+fn guard(server: &LiteServer, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let kubeconfig = path_str(&server.restricted_kubeconfig());
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--kubeconfig", kubeconfig.as_str()]);
+    ess_guard(&all, stdin, &[])
+}
+
+fn post_render(server: &LiteServer, render_name: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["post-render", "-r", "ess", "-n", "ess", "--no-tty"];
+    args.extend_from_slice(extra);
+    guard(server, &args, Some(&render(render_name)))
+}
+
+fn check_live(server: &LiteServer, render_name: &str) -> Run {
+    let path = path_str(&render_path(render_name));
+    guard(
+        server,
+        &["check", "--live", "-r", "ess", "-n", "ess", &path],
+        None,
+    )
+}
+
+#[track_caller]
+fn assert_verdict(run: &Run, want: Option<&str>, what: &str) {
+    match want {
+        None => assert_eq!(run.code, 0, "{what}: {}{}", run.stdout, run.stderr),
+        Some(rule) => {
+            assert_eq!(run.code, 1, "{what}: {}{}", run.stdout, run.stderr);
+            let report = if run.stdout.starts_with("ess-guard: ") {
+                &run.stdout
+            } else {
+                &run.stderr
+            };
+            assert!(
+                report.starts_with(&format!("ess-guard: REJECTED: [{rule}]")),
+                "{what}: {report}"
+            );
+        }
+    }
+}
+
+/// Exit 3, nothing on stdout, one stderr line with the cause and the escape hatch.
+#[track_caller]
+fn assert_state_failure(run: &Run, cause: &str) {
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains(cause), "{cause:?} not in {}", lines[0]);
+    assert!(
+        lines[0].contains("pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth>"),
+        "{}",
+        lines[0]
+    );
+}
+
+// ------------------------------------------------------------------------- stored states
+
+#[test]
+fn every_stored_state_through_post_render_and_check() {
+    let Some(server) = server() else { return };
+    let origin = format!(" (from ConfigMap ess/ess-markers at {})", server.url());
+    for state in STATES {
+        set_state(&server, state);
+        for name in RENDERS {
+            let want = expected(state, name);
+            let what = format!("{state} + {name}");
+
+            let run = post_render(&server, name, &[]);
+            assert_verdict(&run, want, &what);
+            if want.is_none() {
+                assert!(run.stdout.contains("kind: StatefulSet"), "{what}");
+                assert_eq!(
+                    run.stdout.contains(RESTORE),
+                    name == "step2",
+                    "{what}: only step 2 records replicas"
+                );
+            } else {
+                assert_eq!(run.stdout, "", "{what}");
+            }
+
+            let run = check_live(&server, name);
+            assert_verdict(&run, want, &what);
+            assert!(
+                run.stdout.contains(&format!("marker:    {state}{origin}")),
+                "{what}: {}",
+                run.stdout
+            );
+        }
+
+        // Namespace from the render (post-render without -n) and from the restricted
+        // kubeconfig's context (markers get without -n).
+        let run = guard(
+            &server,
+            &["post-render", "-r", "ess", "--no-tty"],
+            Some(&render("step3")),
+        );
+        assert_verdict(&run, expected(state, "step3"), state);
+        let run = guard(
+            &server,
+            &["markers", "get", "-r", "ess", "--format", "json"],
+            None,
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
+        assert_eq!(v["namespace"], "ess");
+        assert_eq!(v["state"], state);
+        assert_eq!(v["exists"], state != "absent");
+    }
+}
+
+#[test]
+fn unmanaged_marker_warns_and_still_decides() {
+    let Some(server) = server() else { return };
+    server.apply(&markers_yaml("legacy_auth", false));
+    let run = post_render(&server, "step3", &[]);
+    assert_verdict(&run, Some("mas-requires-syn2mas"), "unmanaged");
+    assert!(
+        run.stderr.contains("warning[unmanaged-marker]"),
+        "{}",
+        run.stderr
+    );
+    let run = post_render(&server, "step2", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning[unmanaged-marker]"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_marker_value_fails_closed() {
+    let Some(server) = server() else { return };
+    server.apply(&markers_yaml("stage9_migrated", true));
+    assert_state_failure(&post_render(&server, "step2", &[]), "\"stage9_migrated\"");
+    assert_state_failure(&check_live(&server, "step1"), "\"stage9_migrated\"");
+}
+
+// ---------------------------------------------------------------- absent: inferred legacy
+
+#[test]
+fn absent_marker_with_evidence_of_synapse() {
+    let Some(server) = server() else { return };
+    // Nothing at all: absent allows step 3.
+    assert_eq!(post_render(&server, "step3", &[]).code, 0);
+
+    // A release whose stored values turn MAS off: legacy_auth inferred.
+    let release = helm_release_secret(
+        "ess",
+        "ess",
+        5,
+        "deployed",
+        json!({"matrixAuthenticationService": {"enabled": false}}),
+    );
+    server.apply(&release.to_string());
+    let run = post_render(&server, "step3", &[]);
+    assert_verdict(&run, Some("mas-requires-syn2mas"), "release evidence");
+    assert!(
+        run.stderr.contains("warning[legacy-inferred]"),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .stderr
+        .contains("Helm release ess v5 runs Synapse without MAS"));
+    server.kubectl(
+        &["-n", "ess", "delete", "secret", "sh.helm.release.v1.ess.v5"],
+        None,
+    );
+
+    // Synapse's main StatefulSet: legacy_auth inferred.
+    server.apply(&synapse_sts_yaml("ess-synapse-main", 1, None));
+    let run = post_render(&server, "step3", &[]);
+    assert_verdict(&run, Some("mas-requires-syn2mas"), "sts evidence");
+    assert!(
+        run.stderr.contains("StatefulSet ess-synapse-main exists"),
+        "{}",
+        run.stderr
+    );
+    let run = check_live(&server, "step2");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("marker:    legacy_auth"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("warning[legacy-inferred]"));
+
+    // The evidence reads forbidden: a warning, and the marker stays absent.
+    server.deny(&[
+        &format!("user={USER},verb=list,resource=secrets,namespace=ess"),
+        &format!("user={USER},verb=get,resource=statefulsets,namespace=ess"),
+    ]);
+    let run = post_render(&server, "step3", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning[marker-evidence-unchecked]"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(USER), "{}", run.stderr);
+    assert!(!run.stderr.contains("legacy-inferred"));
+}
+
+// ------------------------------------------------------------------------------ failures
+
+#[test]
+fn forbidden_and_stopped_server_exit_3() {
+    let Some(mut server) = server() else { return };
+    set_state(&server, "legacy_auth");
+    let rule = format!("user={USER},verb=get,resource=configmaps,namespace=ess");
+    server.deny(&[&rule]);
+    let cause = format!(
+        "not allowed to get configmaps \"ess-markers\" in namespace \"ess\" (403 Forbidden: configmaps \"ess-markers\" is forbidden: User \"{USER}\" cannot get resource \"configmaps\""
+    );
+    assert_state_failure(&post_render(&server, "step2", &[]), &cause);
+    assert_state_failure(&check_live(&server, "step3"), &cause);
+    assert_state_failure(
+        &guard(&server, &["plan", "-r", "ess", "-n", "ess"], None),
+        &cause,
+    );
+    assert_state_failure(
+        &guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None),
+        &cause,
+    );
+    // The escape hatch works without the cluster.
+    let run = guard(
+        &server,
+        &["post-render", "--state", "legacy_auth", "--no-tty"],
+        Some(&render("step3")),
+    );
+    assert_verdict(&run, Some("mas-requires-syn2mas"), "--state");
+    server.allow(&[&rule]);
+    assert_eq!(post_render(&server, "step2", &[]).code, 0);
+
+    // A wrong token: 401.
+    let text = std::fs::read_to_string(server.restricted_kubeconfig()).expect("kubeconfig");
+    let bad = server.scratch().join("kubeconfig-bad-token");
+    std::fs::write(&bad, text.replace("ess-guard-token", "expired-token")).expect("write");
+    let run = ess_guard(
+        &[
+            "post-render",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--no-tty",
+            "--kubeconfig",
+            &path_str(&bad),
+        ],
+        Some(&render("step2")),
+        &[],
+    );
+    assert_state_failure(&run, "401 Unauthorized");
+
+    // The kubeconfig without its CA: TLS fails.
+    let no_ca: String = text
+        .lines()
+        .filter(|l| !l.contains("certificate-authority-data"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let no_ca_path = server.scratch().join("kubeconfig-no-ca");
+    std::fs::write(&no_ca_path, no_ca).expect("write");
+    let run = ess_guard(
+        &[
+            "post-render",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--no-tty",
+            "--kubeconfig",
+            &path_str(&no_ca_path),
+        ],
+        Some(&render("step2")),
+        &[],
+    );
+    assert_state_failure(&run, "TLS connection to the Kubernetes API server");
+
+    server.stop();
+    let run = post_render(&server, "step2", &["--timeout", "2"]);
+    assert_state_failure(&run, "cannot reach the Kubernetes API server");
+    assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
+    assert_state_failure(
+        &guard(
+            &server,
+            &["plan", "-r", "ess", "-n", "ess", "--timeout", "2"],
+            None,
+        ),
+        "cannot reach the Kubernetes API server",
+    );
+}
+
+// ------------------------------------------------------------------------- least privilege
+
+/// Deny rules that leave the restricted user only `verbs_left` on `resource` in `ess`.
+fn deny_all_but(resource: &str, verbs_left: &[&str]) -> Vec<String> {
+    [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ]
+    .into_iter()
+    .filter(|v| !verbs_left.contains(v))
+    .map(|v| format!("user={USER},verb={v},resource={resource},namespace=ess"))
+    .collect()
+}
+
+fn deny_owned(server: &LiteServer, rules: &[String]) {
+    let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+    server.deny(&refs);
+}
+
+#[test]
+fn least_privilege_post_render_needs_only_get_configmaps() {
+    let Some(server) = server() else { return };
+    set_state(&server, "legacy_auth");
+    server.apply(&synapse_sts_yaml("ess-synapse-main", 1, None));
+    let mut rules = deny_all_but("configmaps", &["get"]);
+    rules.push(format!("user={USER},verb=*,resource=secrets,namespace=ess"));
+    rules.push(format!(
+        "user={USER},verb=*,resource=statefulsets,namespace=ess"
+    ));
+    deny_owned(&server, &rules);
+    // The rules are in force: listing ConfigMaps is refused to the restricted user.
+    let out = std::process::Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(server.restricted_kubeconfig())
+        .args(["-n", "ess", "get", "configmaps"])
+        .output()
+        .expect("kubectl");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Forbidden"));
+
+    let run = post_render(&server, "step3", &[]);
+    assert_verdict(&run, Some("mas-requires-syn2mas"), "least privilege");
+    let run = post_render(&server, "step2", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(RESTORE));
+    assert_eq!(check_live(&server, "step1").code, 0);
+    assert_eq!(
+        guard(&server, &["plan", "-r", "ess", "-n", "ess"], None).code,
+        0
+    );
+    assert_eq!(
+        guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None).code,
+        0
+    );
+
+    // What needs more: recover (list, patch statefulsets), --reuse-values (list secrets).
+    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("not allowed to list statefulsets"),
+        "{}",
+        run.stderr
+    );
+    let run = guard(
+        &server,
+        &[
+            "values",
+            "--reuse-values",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--state",
+            "legacy_auth",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("not allowed to list secrets"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn least_privilege_recover_and_reuse_values() {
+    let Some(server) = server() else { return };
+    server.apply(&synapse_sts_yaml("ess-synapse-main", 0, Some(2)));
+    let release = helm_release_secret(
+        "ess",
+        "ess",
+        2,
+        "deployed",
+        json!({"matrixAuthenticationService": {"enabled": false}}),
+    );
+    server.apply(&release.to_string());
+    // recover: list + patch on statefulsets; values --reuse-values: list on secrets.
+    let mut rules = deny_all_but("statefulsets", &["list", "patch"]);
+    rules.extend(deny_all_but("secrets", &["list"]));
+    rules.push(format!(
+        "user={USER},verb=*,resource=configmaps,namespace=ess"
+    ));
+    deny_owned(&server, &rules);
+
+    let run = guard(
+        &server,
+        &["recover", "-r", "ess", "-n", "ess", "--apply"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
+    let run = guard(
+        &server,
+        &[
+            "values",
+            "--reuse-values",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--state",
+            "legacy_auth",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+// ------------------------------------------------------------------------------ recover
+
+#[test]
+fn recover_real_statefulsets() {
+    let Some(server) = server() else { return };
+    server.apply(&synapse_sts_yaml("ess-synapse-main", 0, Some(2)));
+    server.apply(&synapse_sts_yaml("ess-synapse-event-persist", 0, Some(1)));
+    server.apply(&synapse_sts_yaml("ess-synapse-pusher", 0, None));
+    let generation = |name: &str| {
+        server.kubectl(
+            &[
+                "-n",
+                "ess",
+                "get",
+                "statefulset",
+                name,
+                "-o",
+                "jsonpath={.metadata.generation}",
+            ],
+            None,
+        )
+    };
+    let gen_before = generation("ess-synapse-main");
+
+    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "would    scale ess-synapse-event-persist from 0 to 1 replica(s)\n\
+         would    scale ess-synapse-main from 0 to 2 replica(s)\n\
+         dry run: pass --apply to scale 2 StatefulSet(s)\n"
+    );
+    assert_eq!(sts_replicas(&server, "ess-synapse-main"), "0");
+    assert_eq!(
+        generation("ess-synapse-main"),
+        gen_before,
+        "dry run wrote nothing"
+    );
+
+    // A denied patch: exit 3, nothing changed.
+    let deny_patch = format!("user={USER},verb=patch,resource=statefulsets,namespace=ess");
+    server.deny(&[&deny_patch]);
+    let run = guard(
+        &server,
+        &["recover", "-r", "ess", "-n", "ess", "--apply"],
+        None,
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not allowed to patch statefulsets"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sts_replicas(&server, "ess-synapse-event-persist"), "0");
+    server.allow(&[&deny_patch]);
+
+    let run = guard(
+        &server,
+        &["recover", "-r", "ess", "-n", "ess", "--apply"],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n\
+         scaled   ess-synapse-main from 0 to 2 replica(s)\n"
+    );
+    assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
+    assert_eq!(sts_replicas(&server, "ess-synapse-event-persist"), "1");
+    assert_eq!(sts_replicas(&server, "ess-synapse-pusher"), "0");
+    let managers = server.kubectl(
+        &[
+            "-n",
+            "ess",
+            "get",
+            "statefulset",
+            "ess-synapse-main",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ],
+        None,
+    );
+    assert!(managers.contains("ess-guard"), "field manager: {managers}");
+
+    let run = guard(
+        &server,
+        &["recover", "-r", "ess", "-n", "ess", "--apply"],
+        None,
+    );
+    assert_eq!(run.code, 0);
+    assert!(run
+        .stdout
+        .contains("ok       ess-synapse-main has 2 replica(s)"));
+}
+
+// ------------------------------------------------------------------ values --reuse-values
+
+#[test]
+fn values_reuse_values_from_a_release_secret_made_by_kubectl() {
+    let Some(server) = server() else { return };
+    let config = json!({
+        "serverName": "ess.localhost",
+        "synapse": {"ingress": {"host": "synapse.ess.localhost"}},
+        "matrixAuthenticationService": {
+            "enabled": true,
+            "ingress": {"host": "mas.ess.localhost"},
+            "additional": {"password-scheme.yml": {"config":
+                "passwords:\n  schemes:\n    - version: 1\n      algorithm: bcrypt\n    - version: 2\n      algorithm: argon2id\n"}},
+            "syn2mas": {"enabled": true, "dryRun": true}
+        }
+    });
+    server.apply(&helm_release_secret("ess", "ess", 3, "deployed", config.clone()).to_string());
+    server.apply(&helm_release_secret("ess", "ess", 2, "superseded", json!({})).to_string());
+    set_state(&server, "legacy_auth");
+
+    let run = guard(
+        &server,
+        &[
+            "values",
+            "--reuse-values",
+            "--live",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--set",
+            "matrixAuthenticationService.syn2mas.dryRun=false",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let merged: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let mut want = config;
+    want["matrixAuthenticationService"]["syn2mas"]["dryRun"] = json!(false);
+    assert_eq!(merged, want);
+    for line in [
+        "marker:    legacy_auth (from ConfigMap ess/ess-markers",
+        "requested: step 2: syn2mas migration",
+        "value:     matrixAuthenticationService.syn2mas.dryRun = false (from the flags)",
+        "value:     matrixAuthenticationService.syn2mas.enabled = true (from release ess v3)",
+        "value:     synapse.enabled = true (from the chart default)",
+    ] {
+        assert!(
+            run.stderr.contains(line),
+            "missing {line:?}:\n{}",
+            run.stderr
+        );
+    }
+
+    let run = guard(
+        &server,
+        &[
+            "values",
+            "--reuse-values",
+            "--live",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--set",
+            "matrixAuthenticationService.syn2mas.enabled=false",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(run
+        .stderr
+        .starts_with("ess-guard: REJECTED: [mas-requires-syn2mas]"));
+}
