@@ -1,0 +1,135 @@
+//! The fuzz harnesses, shared by the cargo-fuzz targets (`fuzz_targets/*.rs`) and the regression
+//! test that replays `fuzz/regressions/<target>/*` on every `cargo test`
+//! (`tests/fuzz_regressions.rs`). Each function must never panic on any input; the assertions
+//! are the invariants the tool relies on.
+
+use ess_guard::cli::GuardArgs;
+use ess_guard::engine::{self, FailOn, Verdict};
+use ess_guard::inject;
+use ess_guard::manifest::{ParseMode, Stream};
+use ess_guard::render;
+use ess_guard::source::Observed;
+use ess_guard::state::MarkerState;
+use ess_guard::values::merge::HelmVersion;
+use ess_guard::values::strvals::{self, SetKind};
+use serde_json::{json, Value};
+
+fn guard_args(no_harden: bool) -> GuardArgs {
+    GuardArgs {
+        helm_version: None,
+        scale_down_timeout: 300,
+        no_harden,
+        full_parse: false,
+    }
+}
+
+/// Bytes → `Stream::parse` in both modes → facts → for every stored marker: evaluate, and when
+/// allowed, plan and apply the post-render edits.
+pub fn stream(data: &[u8]) {
+    let full = Stream::parse("fuzz", data.to_vec(), ParseMode::Full);
+    let relevant = Stream::parse("fuzz", data.to_vec(), ParseMode::Relevant);
+    if full.is_ok() {
+        // Relevant parses a subset of what Full parses.
+        assert!(
+            relevant.is_ok(),
+            "Full parsed but Relevant failed: {:?}",
+            relevant.err()
+        );
+    }
+    let mut facts_by_mode = Vec::new();
+    for parsed in [full, relevant] {
+        let Ok(stream) = parsed else { continue };
+        // The documents cover the input exactly, in order.
+        let joined: String = stream.docs.iter().map(|d| stream.raw(d)).collect();
+        assert_eq!(joined.as_bytes(), data, "documents do not cover the input");
+        for (i, doc) in stream.docs.iter().enumerate() {
+            assert_eq!(doc.index, i);
+            // Messages are one line.
+            assert!(!doc.label().contains('\n'));
+        }
+        let Ok(facts) = render::facts_from_stream(&stream) else {
+            continue;
+        };
+        let mut comparable = facts.clone();
+        comparable.notes.clear();
+        facts_by_mode.push(comparable);
+        for state in MarkerState::ALL {
+            let observed = Observed {
+                state,
+                origin: "fuzz".into(),
+                notes: Vec::new(),
+            };
+            let Ok(evaluation) = engine::evaluate(&observed, &facts, None, FailOn::Error) else {
+                continue;
+            };
+            if evaluation.verdict != Verdict::Allowed {
+                continue;
+            }
+            for no_harden in [false, true] {
+                let Ok(plan) = inject::plan(&stream, &facts, &evaluation, &guard_args(no_harden))
+                else {
+                    continue;
+                };
+                let Ok(output) = inject::apply(&stream, &plan) else {
+                    continue;
+                };
+                let _ = inject::explain(&stream, &plan, 3);
+                if plan.is_empty() {
+                    assert_eq!(output.as_bytes(), data, "an empty plan changed the output");
+                    continue;
+                }
+                // What ess-guard writes must read back: same documents first, each still valid.
+                let reread =
+                    Stream::parse("fuzz-output", output.clone().into_bytes(), ParseMode::Full);
+                if let Ok(original_full) = Stream::parse("fuzz", data.to_vec(), ParseMode::Full) {
+                    let reread = reread.unwrap_or_else(|e| {
+                        panic!("post-render output does not parse: {e}\n{output}")
+                    });
+                    assert!(reread.docs.len() >= original_full.docs.len());
+                }
+            }
+        }
+    }
+    if let [a, b] = facts_by_mode.as_slice() {
+        assert_eq!(a, b, "Full and Relevant parsing read different facts");
+    }
+}
+
+/// Bytes → one `--set`-style argument for every flavour and Helm version, on an empty and a
+/// pre-filled values map, and as `--set-file`.
+pub fn set(data: &[u8]) {
+    let expr = String::from_utf8_lossy(data);
+    let starts = [
+        Value::Null,
+        json!({"a": {"b": [1, {"c": "d"}]}, "list": [null, 2], "s": "x"}),
+    ];
+    for version in [HelmVersion::V3, HelmVersion::V4] {
+        for kind in [
+            SetKind::Auto,
+            SetKind::String,
+            SetKind::Json,
+            SetKind::Literal,
+        ] {
+            for start in &starts {
+                let mut values = start.clone();
+                if strvals::apply_set_for(version, &mut values, &expr, kind).is_ok() {
+                    assert!(
+                        values.is_object() || values.is_null(),
+                        "{kind:?} {expr:?} gave {values}"
+                    );
+                    // Whatever was built can be written (no NaN, no cycles).
+                    let _ = serde_json::to_string(&values).unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+        }
+        let mut values = Value::Null;
+        let mut read = |path: &str| -> Result<String, String> {
+            if path.len().is_multiple_of(2) {
+                Ok(format!("content of {path}"))
+            } else {
+                Err("no such file".into())
+            }
+        };
+        let _ = strvals::apply_set_file_for(version, &mut values, &expr, &mut read);
+    }
+}
