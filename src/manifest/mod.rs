@@ -521,12 +521,21 @@ fn filename_annotation(body: &str) -> Option<String> {
 }
 
 /// True when `body` holds only blank lines and full-line comments (an empty YAML document).
-/// Leading tabs are left to the parser, which may refuse them.
+/// Leading tabs are left to the parser, which may refuse them, and so is any line break other
+/// than `\n` and `\r\n`: YAML also breaks lines at a lone `\r` (and YAML 1.1 at NEL, LS, PS),
+/// so `# c\rkind: StatefulSet` is a comment followed by a resource, not a comment.
 fn is_blank(body: &str) -> bool {
-    body.lines().all(|l| {
-        let l = l.trim_start_matches(' ');
-        l.is_empty() || l == "\r" || l.starts_with('#')
-    })
+    let bytes = body.as_bytes();
+    let other_break = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        || body.contains(['\u{85}', '\u{2028}', '\u{2029}']);
+    !other_break
+        && body.lines().all(|l| {
+            let l = l.trim_start_matches(' ');
+            l.is_empty() || l == "\r" || l.starts_with('#')
+        })
 }
 
 /// The kind from a column-0 `kind:` line, without parsing.
@@ -746,6 +755,17 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_carriage_return_ends_a_comment() {
+        let text = "---\n# c\rapiVersion: v1\rkind: ConfigMap\rmetadata: {name: ess-synapse}\r";
+        let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Full).expect("parses");
+        assert_eq!(
+            s.resources().count(),
+            1,
+            "the resource after `# c\\r` was dropped"
+        );
+    }
+
+    #[test]
     fn oversized_documents_are_refused() {
         let big = format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n# {}\n",
@@ -765,6 +785,7 @@ mod tests {
                 proptest::prelude::Just("# c".to_string()), proptest::prelude::Just("  #x: [".to_string()),
                 proptest::prelude::Just("\r".to_string()), proptest::prelude::Just("\t# t".to_string()),
                 proptest::prelude::Just("a: 1".to_string()), "[ #a-z:\t\r]{0,6}",
+                proptest::prelude::Just("# c\rkind: X".to_string()), proptest::prelude::Just("# c\u{2028}a: 1".to_string()),
             ], 0..6)) {
             let body = lines.join("\n");
             if is_blank(&body) {
