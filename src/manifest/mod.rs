@@ -427,7 +427,10 @@ impl Stream {
                 None => format!("document {} (line {line})", index + 1),
             }
         };
-        if let Some(pos) = memchr::memchr(0, &bytes) {
+        // Whichever bad byte comes first is reported.
+        let not_utf8 = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to());
+        if let Some(pos) = memchr::memchr(0, &bytes).filter(|pos| not_utf8.is_none_or(|u| *pos < u))
+        {
             return Err(InputError {
                 input: name.to_string(),
                 location: locate(&bytes, pos),
