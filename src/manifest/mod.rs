@@ -379,9 +379,12 @@ pub const RELEVANT: &[(&str, &[&str])] = &[
     ("ServiceAccount", &["syn2mas"]),
 ];
 
-/// True when a document of `kind` with this text may matter to the guard.
+/// True when a document of `kind` with this text may matter to the guard. A document that may
+/// be a hook (its text names `helm.sh/hook`) always does: whether the render shows hooks at all
+/// decides the format and whether the markers and check-config hooks are known to be missing.
 fn relevant(kind: &str, text: &str) -> bool {
-    if kind == "List" {
+    if kind == "List" || memchr::memmem::find(text.as_bytes(), HOOK_ANNOTATION.as_bytes()).is_some()
+    {
         return true;
     }
     RELEVANT
@@ -755,6 +758,20 @@ mod tests {
                 kind: "ConfigMap".into()
             }
         );
+    }
+
+    #[test]
+    fn both_modes_see_hooks_on_kinds_the_guard_does_not_read() {
+        // Found by the `stream` fuzz target: with the only hook on a ServiceAccount, Relevant
+        // mode saw no hook (Helm 3 format, hooks invisible) and Full did (template, visible).
+        let text = "---\n# Source: c/templates/sa.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ess-x\n  annotations:\n    helm.sh/hook: pre-upgrade\n---\n# Source: c/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n";
+        let full = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Full).expect("parses");
+        let relevant =
+            Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect("parses");
+        assert_eq!(full.format, Format::Template);
+        assert_eq!(relevant.format, full.format);
+        assert_eq!(relevant.hooks_visible(), full.hooks_visible());
+        assert!(matches!(relevant.docs[1].body, Body::Opaque { .. }));
     }
 
     #[test]
