@@ -79,7 +79,41 @@ fn assert_bounded(what: &str, r: &Run) {
 
 /// `check --state absent FILE` and `post-render --state absent --no-tty` (stdin) on one render.
 fn render_case(name: &str, path: &Path, expect: &[&str]) {
+    guard_case(name, path, expect);
+    diff_case(name, path, expect);
+}
+
+/// `diff` reads both sides as plain renders: OLD or NEW bad, in every output format, from a
+/// file and from stdin.
+fn diff_case(name: &str, path: &Path, expect: &[&str]) {
     let file = path.display().to_string();
+    let valid = fixture("valid-legacy.yaml").display().to_string();
+    for output in ["unified", "summary", "json"] {
+        let r = run(&["diff", "-o", output, &file, &valid], None);
+        assert_bad(
+            &format!("{name}: diff -o {output} BAD VALID"),
+            &r,
+            &file,
+            expect,
+        );
+        let r = run(&["diff", "-o", output, &valid, &file], None);
+        assert_bad(
+            &format!("{name}: diff -o {output} VALID BAD"),
+            &r,
+            &file,
+            expect,
+        );
+    }
+    let r = run(&["diff", "-", &valid], Some(read(path)));
+    assert_bad(&format!("{name}: diff - VALID"), &r, "-: ", expect);
+}
+
+/// The commands that guard: check, post-render and `diff --guard`. For inputs that only the
+/// guard refuses (a bad markers argument, an empty release), not a plain `diff`.
+fn guard_case(name: &str, path: &Path, expect: &[&str]) {
+    let file = path.display().to_string();
+    let r = run(&["diff", "--guard", "--state", "absent", &file], None);
+    assert_bad(&format!("{name}: diff --guard"), &r, &file, expect);
     let r = run(&["check", "--state", "absent", &file], None);
     assert_bad(&format!("{name}: check"), &r, &file, expect);
     for format in ["json", "sarif"] {
@@ -266,7 +300,7 @@ fn invalid_utf8() {
 
 #[test]
 fn markers_argument_with_too_few_fields() {
-    render_case(
+    guard_case(
         "markers-arg-too-few-fields",
         &fixture("markers-arg-too-few-fields.yaml"),
         &[
@@ -300,7 +334,7 @@ fn one_hundred_thousand_empty_documents() {
     let dir = tempdir();
     let path = dir.path().join("empty-100k.yaml");
     std::fs::write(&path, "---\n".repeat(100_000)).unwrap_or_else(|e| panic!("{e}"));
-    render_case(
+    guard_case(
         "empty-100k",
         &path,
         &[
@@ -315,7 +349,7 @@ fn one_hundred_thousand_empty_documents() {
         "---\n# Source: c/templates/x.yaml\n\n".repeat(100_000),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    render_case("comments-100k", &path, &["no Kubernetes object"]);
+    guard_case("comments-100k", &path, &["no Kubernetes object"]);
 }
 
 #[test]
@@ -536,6 +570,17 @@ fn markers_configmap_with_an_unknown_value() {
         Some(read(&render)),
     );
     assert_bad("unknown marker: post-render", &r, &state_file, &expect);
+    let r = run(
+        &[
+            "diff",
+            "--guard",
+            "--state-file",
+            &state_file,
+            &render.display().to_string(),
+        ],
+        None,
+    );
+    assert_bad("unknown marker: diff --guard", &r, &state_file, &expect);
     let values = fixture("values-legacy.yaml");
     let r = run(
         &[

@@ -74,6 +74,38 @@ fn a_full_disk_is_exit_4_with_one_line() {
     }
 }
 
+#[test]
+fn diff_to_a_full_disk_is_exit_4() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, big_render()).unwrap_or_else(|e| panic!("{e}"));
+    let valid = root().join("fixtures/bad/valid-legacy.yaml");
+    for output in ["unified", "summary", "json"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap_or_else(|e| panic!("/dev/full: {e}"));
+        let args = [
+            "diff",
+            "-o",
+            output,
+            &valid.display().to_string(),
+            &big.display().to_string(),
+        ]
+        .map(String::from);
+        let r = run_to(Command::new(bin()).args(&args), None, Stdio::from(full));
+        let err = r.stderr_text();
+        assert_eq!(
+            r.code,
+            Some(4),
+            "diff -o {output}: exit {:?}: {err}",
+            r.code
+        );
+        assert_eq!(err.lines().count(), 1, "diff -o {output}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
 /// Rust ignores SIGPIPE, so writing to a closed pipe is an EPIPE error: exit 4 and one line.
 #[test]
 fn a_closed_stdout_pipe_is_an_error_not_a_panic() {

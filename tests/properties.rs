@@ -408,3 +408,101 @@ fn step2_render_is_allowed_and_edited() {
     assert!(guarded.output.is_some(), "step 2 rejected");
     assert!(!guarded.plan.edits.is_empty(), "step 2 not edited");
 }
+
+/// The shared folder, or None (test skipped) when `ESS_GUARD_SHARED` is unset. With
+/// `ESS_GUARD_REQUIRE_ALL=1` a missing folder fails instead.
+fn shared(test: &str) -> Option<std::path::PathBuf> {
+    match std::env::var_os("ESS_GUARD_SHARED") {
+        Some(dir) => Some(std::path::PathBuf::from(dir)),
+        None if std::env::var_os("ESS_GUARD_REQUIRE_ALL").is_some_and(|v| v == "1") => {
+            panic!("{test}: ESS_GUARD_SHARED is not set and ESS_GUARD_REQUIRE_ALL=1")
+        }
+        None => {
+            println!("skipped: {test}: ESS_GUARD_SHARED is not set");
+            None
+        }
+    }
+}
+
+/// Every real ESS render (the chart's own output, Helm 3 and Helm 4 post-renderer input
+/// included), under every stored marker: the stream covers its input, and when post-render
+/// allows it, every document it does not edit comes out byte-identical and in place.
+#[test]
+fn real_renders_keep_untouched_documents() {
+    let Some(shared) = shared("real_renders_keep_untouched_documents") else {
+        return;
+    };
+    let mut files = Vec::new();
+    let mut dirs = vec![shared.join("ess-renders")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != "values") {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|x| x == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "expected the ESS renders under {}",
+        shared.display()
+    );
+    let (mut allowed, mut edited) = (0, 0);
+    for file in &files {
+        let input =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for mode in [ParseMode::Full, ParseMode::Relevant] {
+            let s = Stream::parse("real", input.clone().into_bytes(), mode)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(raw_concat(&s), input, "{}", file.display());
+        }
+        for state in MarkerState::ALL {
+            let Ok(guarded) = guard::run(
+                "real",
+                input.clone().into_bytes(),
+                &FixedState(state),
+                &StateArgs::default(),
+                None,
+                &guard_args(),
+                FailOnArg::Error,
+            ) else {
+                continue;
+            };
+            let Some(output) = guarded.output else {
+                continue;
+            };
+            allowed += 1;
+            let touched: Vec<usize> = guarded.plan.edits.iter().map(|(i, _)| *i).collect();
+            edited += usize::from(!touched.is_empty());
+            let (before, after) = (chunks(&input), chunks(&output));
+            assert_eq!(
+                after.len(),
+                before.len() + guarded.plan.added.len(),
+                "{} under {state}",
+                file.display()
+            );
+            for (i, original) in before.iter().enumerate() {
+                if !touched.contains(&i) {
+                    assert_eq!(
+                        &after[i],
+                        original,
+                        "{} under {state}: document {} changed",
+                        file.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        allowed > 0 && edited > 0,
+        "no allowed ({allowed}) or edited ({edited}) render: the test proves nothing"
+    );
+    println!(
+        "real renders: {} files, {allowed} allowed runs, {edited} with edits",
+        files.len()
+    );
+}

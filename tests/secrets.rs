@@ -288,6 +288,12 @@ fn error_paths() {
         );
         no_panic(what, &r);
         assert_clean(&format!("{what}: check stderr"), &r.stderr);
+        for output in ["unified", "json"] {
+            let r = run(&["diff", "-o", output, &file, &file], None);
+            no_panic(what, &r);
+            assert_clean(&format!("{what}: diff -o {output} stderr"), &r.stderr);
+            assert_clean(&format!("{what}: diff -o {output} stdout"), &r.stdout);
+        }
         assert_clean(&format!("{what}: check stdout"), &r.stdout);
         let report = dir.path().join("report.txt");
         let report_arg = report.display().to_string();
@@ -385,4 +391,55 @@ fn values_keep_secrets_off_stderr() {
     );
     assert_eq!(r.code, Some(2));
     assert_clean("values --set-json error", &r.stderr);
+}
+
+/// `diff` in every output format: old and new renders whose Secrets hold different canaries,
+/// and `diff --guard` (a render against what post-render makes of it). Secrets are redacted
+/// unless `--show-secrets` is given.
+#[test]
+fn diff_in_every_format() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let old = write(dir.path(), "old.yaml", &render("step2.yaml", false));
+    let new_text = render("step2.yaml", true).replace(CANARY, &CANARY.replace("7f3a9c", "0d0d0d"));
+    let new = write(dir.path(), "new.yaml", &new_text);
+    let leaks = |what: &str, r: &Run| {
+        no_panic(what, r);
+        assert_clean(&format!("{what}: stdout"), &r.stdout);
+        assert_clean(&format!("{what}: stderr"), &r.stderr);
+        let changed = CANARY.replace("7f3a9c", "0d0d0d");
+        for needle in [changed.clone(), b64(&changed)] {
+            assert!(
+                !r.stdout_text().contains(&needle) && !r.stderr_text().contains(&needle),
+                "{what} leaks {needle}"
+            );
+        }
+    };
+    for output in ["unified", "summary", "json"] {
+        for color in ["never", "always"] {
+            let what = format!("diff -o {output} --color {color}");
+            let r = run(&["diff", "-o", output, "--color", color, &old, &new], None);
+            assert_eq!(r.code, Some(0), "{what}: {}", r.stderr_text());
+            assert!(!r.stdout.is_empty(), "{what}: no output");
+            leaks(&what, &r);
+            let r = run(
+                &["diff", "-o", output, "--color", color, "-", &new],
+                Some(std::fs::read(&old).unwrap_or_default()),
+            );
+            leaks(&format!("{what} (stdin)"), &r);
+        }
+        for (file, state) in renders(dir.path()) {
+            let what = format!("diff --guard -o {output} {file}");
+            let r = run(
+                &["diff", "--guard", "--state", &state, "-o", output, &file],
+                None,
+            );
+            assert!(
+                matches!(r.code, Some(0 | 1)),
+                "{what}: {:?} {}",
+                r.code,
+                r.stderr_text()
+            );
+            leaks(&what, &r);
+        }
+    }
 }

@@ -379,9 +379,12 @@ pub const RELEVANT: &[(&str, &[&str])] = &[
     ("ServiceAccount", &["syn2mas"]),
 ];
 
-/// True when a document of `kind` with this text may matter to the guard.
+/// True when a document of `kind` with this text may matter to the guard. A document that may
+/// be a hook (its text names `helm.sh/hook`) always does: whether the render shows hooks at all
+/// decides the format and whether the markers and check-config hooks are known to be missing.
 fn relevant(kind: &str, text: &str) -> bool {
-    if kind == "List" {
+    if kind == "List" || memchr::memmem::find(text.as_bytes(), HOOK_ANNOTATION.as_bytes()).is_some()
+    {
         return true;
     }
     RELEVANT
@@ -427,7 +430,10 @@ impl Stream {
                 None => format!("document {} (line {line})", index + 1),
             }
         };
-        if let Some(pos) = memchr::memchr(0, &bytes) {
+        // Whichever bad byte comes first is reported.
+        let not_utf8 = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to());
+        if let Some(pos) = memchr::memchr(0, &bytes).filter(|pos| not_utf8.is_none_or(|u| *pos < u))
+        {
             return Err(InputError {
                 input: name.to_string(),
                 location: locate(&bytes, pos),
@@ -521,12 +527,21 @@ fn filename_annotation(body: &str) -> Option<String> {
 }
 
 /// True when `body` holds only blank lines and full-line comments (an empty YAML document).
-/// Leading tabs are left to the parser, which may refuse them.
+/// Leading tabs are left to the parser, which may refuse them, and so is any line break other
+/// than `\n` and `\r\n`: YAML also breaks lines at a lone `\r` (and YAML 1.1 at NEL, LS, PS),
+/// so `# c\rkind: StatefulSet` is a comment followed by a resource, not a comment.
 fn is_blank(body: &str) -> bool {
-    body.lines().all(|l| {
-        let l = l.trim_start_matches(' ');
-        l.is_empty() || l == "\r" || l.starts_with('#')
-    })
+    let bytes = body.as_bytes();
+    let other_break = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        || body.contains(['\u{85}', '\u{2028}', '\u{2029}']);
+    !other_break
+        && body.lines().all(|l| {
+            let l = l.trim_start_matches(' ');
+            l.is_empty() || l == "\r" || l.starts_with('#')
+        })
 }
 
 /// The kind from a column-0 `kind:` line, without parsing.
@@ -746,6 +761,31 @@ mod tests {
     }
 
     #[test]
+    fn both_modes_see_hooks_on_kinds_the_guard_does_not_read() {
+        // Found by the `stream` fuzz target: with the only hook on a ServiceAccount, Relevant
+        // mode saw no hook (Helm 3 format, hooks invisible) and Full did (template, visible).
+        let text = "---\n# Source: c/templates/sa.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ess-x\n  annotations:\n    helm.sh/hook: pre-upgrade\n---\n# Source: c/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n";
+        let full = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Full).expect("parses");
+        let relevant =
+            Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect("parses");
+        assert_eq!(full.format, Format::Template);
+        assert_eq!(relevant.format, full.format);
+        assert_eq!(relevant.hooks_visible(), full.hooks_visible());
+        assert!(matches!(relevant.docs[1].body, Body::Opaque { .. }));
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_comment() {
+        let text = "---\n# c\rapiVersion: v1\rkind: ConfigMap\rmetadata: {name: ess-synapse}\r";
+        let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Full).expect("parses");
+        assert_eq!(
+            s.resources().count(),
+            1,
+            "the resource after `# c\\r` was dropped"
+        );
+    }
+
+    #[test]
     fn oversized_documents_are_refused() {
         let big = format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n# {}\n",
@@ -765,6 +805,7 @@ mod tests {
                 proptest::prelude::Just("# c".to_string()), proptest::prelude::Just("  #x: [".to_string()),
                 proptest::prelude::Just("\r".to_string()), proptest::prelude::Just("\t# t".to_string()),
                 proptest::prelude::Just("a: 1".to_string()), "[ #a-z:\t\r]{0,6}",
+                proptest::prelude::Just("# c\rkind: X".to_string()), proptest::prelude::Just("# c\u{2028}a: 1".to_string()),
             ], 0..6)) {
             let body = lines.join("\n");
             if is_blank(&body) {
