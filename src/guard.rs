@@ -20,7 +20,7 @@ pub struct Guarded {
     pub facts: Facts,
     pub report: InputReport,
     /// The bytes to hand back to Helm; `None` when rejected.
-    pub output: Option<String>,
+    pub output: Option<inject::Rendered>,
     /// What post-render changed, for `--explain` / `--show-changes` (empty when rejected).
     pub plan: inject::Plan,
 }
@@ -175,7 +175,7 @@ pub fn run(
         })
         .collect();
     let output =
-        inject::apply(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
+        inject::render(&stream, &plan).map_err(|e| Error::Output(format!("{name}: {e}")))?;
     Ok(Guarded {
         stream,
         facts,

@@ -150,7 +150,8 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
         }
         let replicas = sts
             .value
-            .pointer("/spec/replicas")
+            .get("spec")
+            .and_then(|s| s.get("replicas"))
             .and_then(Value::as_i64)
             .unwrap_or(1);
         facts

@@ -200,7 +200,7 @@ proptest! {
                 return Ok(());
             }
         };
-        let Some(output) = guarded.output else { return Ok(()) };
+        let Some(output) = guarded.output.as_ref().map(|o| o.to_string(&guarded.stream)) else { return Ok(()) };
         let edited: Vec<usize> = guarded.plan.edits.iter().map(|(i, _)| *i).collect();
         let before = chunks(&input);
         let after = chunks(&output);
@@ -471,7 +471,11 @@ fn real_renders_keep_untouched_documents() {
             ) else {
                 continue;
             };
-            let Some(output) = guarded.output else {
+            let Some(output) = guarded
+                .output
+                .as_ref()
+                .map(|o| o.to_string(&guarded.stream))
+            else {
                 continue;
             };
             allowed += 1;

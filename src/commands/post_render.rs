@@ -3,7 +3,7 @@
 //! apply whatever it got) and the verdict goes to stderr (shown by Helm 3), the terminal and
 //! `--report` (Helm 4 discards a plugin's stderr).
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use crate::cli::PostRenderArgs;
 use crate::error::{Error, EXIT_REJECTED};
@@ -68,10 +68,22 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
         })?;
     }
     // Helm 4 refuses empty output; a render of only comments is valid, so keep at least one line.
-    if output.trim().is_empty() {
+    if output.is_blank(&guarded.stream) {
         crate::output::write_stdout(b"# ess-guard: empty render\n")?;
     } else {
-        crate::output::write_stdout(output.as_bytes())?;
+        // Written from the input buffer, not from a copy (see `inject::Rendered`).
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        output
+            .write_to(&guarded.stream, &mut w)
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::Output(format!("cannot write to stdout: {e}")))?;
     }
+    // The process ends here: leave the model of the render to the OS instead of freeing its
+    // allocations one by one (~8 % of the CPU time on a 10 MB render, most of it glibc
+    // consolidating freed chunks; see BENCHMARKS.md).
+    std::mem::forget(guarded.stream);
+    std::mem::forget(guarded.plan);
+    std::mem::forget(output);
     Ok(0)
 }

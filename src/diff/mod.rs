@@ -433,6 +433,7 @@ fn guarded_sides(args: &DiffArgs, render: &str) -> Result<GuardRun, Error> {
         .findings
         .iter()
         .any(|f| f.severity >= crate::rules::Severity::Warning);
+    let output = output.to_string(&guarded.stream);
     let old = Side::from_text(render, guarded.stream.input)?;
     let new = Side::from_text(&format!("{render} (ess-guard)"), output)?;
     Ok(GuardRun::Sides(

@@ -8,7 +8,10 @@
 //! included), as well as plain `helm template` output.
 
 pub mod edit;
+pub mod simple;
+pub mod skeleton;
 pub mod split;
+pub mod validate;
 pub mod yaml;
 
 use std::fmt;
@@ -175,7 +178,8 @@ impl Resource {
             }
         }
         if matches!(kind.as_str(), "StatefulSet" | "Deployment" | "ReplicaSet") {
-            match value.pointer("/spec/replicas") {
+            // `get` twice: cheaper than `pointer`, which allocates per segment.
+            match value.get("spec").and_then(|s| s.get("replicas")) {
                 None | Some(Value::Null) => {}
                 Some(Value::Number(n))
                     if n.as_i64()
@@ -240,8 +244,11 @@ impl Resource {
 }
 
 fn hook_from(value: &Value) -> Result<Option<Hook>, String> {
+    // `get` twice rather than `pointer("/metadata/annotations")`: serde_json's `pointer`
+    // allocates an unescaped copy of every path segment, and this runs for every resource read.
     let annotations = value
-        .pointer("/metadata/annotations")
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
         .and_then(Value::as_object);
     let Some(annotations) = annotations else {
         return Ok(None);
@@ -309,6 +316,10 @@ pub struct Document {
     pub body: Body,
     /// Mapping keys that occurred twice in this document (last wins).
     pub duplicate_keys: Vec<String>,
+    /// Set when the model holds only the document's skeleton (`apiVersion`, `kind`, `metadata`,
+    /// `spec.replicas`; see [`skeleton`]), which is all the guard reads of it: where the
+    /// `metadata` entry is in the body text. Only in [`ParseMode::Relevant`].
+    pub skeleton: Option<std::ops::Range<usize>>,
 }
 
 impl Document {
@@ -430,30 +441,43 @@ impl Stream {
                 None => format!("document {} (line {line})", index + 1),
             }
         };
-        // Whichever bad byte comes first is reported.
-        let not_utf8 = std::str::from_utf8(&bytes).err().map(|e| e.valid_up_to());
-        if let Some(pos) = memchr::memchr(0, &bytes).filter(|pos| not_utf8.is_none_or(|u| *pos < u))
-        {
-            return Err(InputError {
+        // Whichever bad byte comes first is reported. The UTF-8 check runs once (it used to run
+        // twice, `str::from_utf8` then `String::from_utf8`: ~2 × 20 ms on 100 MB).
+        let nul = |bytes: &[u8], before: usize| {
+            memchr::memchr(0, &bytes[..before]).map(|pos| InputError {
                 input: name.to_string(),
-                location: locate(&bytes, pos),
+                location: locate(bytes, pos),
                 message: "input contains a NUL byte (binary data?)".to_string(),
-            });
-        }
-        let input = String::from_utf8(bytes).map_err(|e| {
-            let offset = e.utf8_error().valid_up_to();
-            InputError {
-                input: name.to_string(),
-                location: locate(e.as_bytes(), offset),
-                message: "input is not UTF-8 text (binary data?)".to_string(),
+            })
+        };
+        let input = match String::from_utf8(bytes) {
+            Ok(input) => {
+                if let Some(e) = nul(input.as_bytes(), input.len()) {
+                    return Err(e);
+                }
+                input
             }
-        })?;
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                let bytes = e.into_bytes();
+                return Err(nul(&bytes, offset).unwrap_or_else(|| InputError {
+                    input: name.to_string(),
+                    location: locate(&bytes, offset),
+                    message: "input is not UTF-8 text (binary data?)".to_string(),
+                }));
+            }
+        };
         let chunks = split::split(input.as_bytes());
-        let mut docs = Vec::with_capacity(chunks.len());
-        for (index, chunk) in chunks.into_iter().enumerate() {
-            docs.push(read_document(name, &input, index, chunk, mode)?);
-        }
-        let format = detect_format(&input, &docs);
+        // Without the Helm 4 annotation anywhere, no document can carry it: skip looking for it
+        // in every document (a full scan of each one that lacks it).
+        let helm4 =
+            memchr::memmem::find(input.as_bytes(), HELM4_FILENAME_ANNOTATION.as_bytes()).is_some();
+        let docs = par_map(
+            chunks,
+            |chunk| chunk.span().len(),
+            |index, chunk| read_document(name, &input, index, chunk, mode, helm4),
+        )?;
+        let format = detect_format(helm4, &input, &docs);
         Ok(Stream {
             name: name.to_string(),
             input,
@@ -490,8 +514,8 @@ impl Stream {
     }
 }
 
-fn detect_format(input: &str, docs: &[Document]) -> Format {
-    if memchr::memmem::find(input.as_bytes(), HELM4_FILENAME_ANNOTATION.as_bytes()).is_some() {
+fn detect_format(helm4: bool, input: &str, docs: &[Document]) -> Format {
+    if helm4 {
         return Format::Helm4;
     }
     let any_hook = docs
@@ -506,6 +530,70 @@ fn detect_format(input: &str, docs: &[Document]) -> Format {
     } else {
         Format::Template
     }
+}
+
+/// Inputs smaller than this are handled on one thread: a typical render (~300 KB) takes a few
+/// milliseconds, less than starting threads is worth.
+pub const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Applies `f` to every item (with its index) and collects the results in order, as a
+/// sequential loop that stops at the first error would: the error returned is the one of the
+/// first failing item. When the items weigh (`weight`, in bytes of input) at least
+/// [`PARALLEL_MIN_BYTES`] together, they are cut into one contiguous run per available CPU
+/// (balanced by weight) and the runs are handled in parallel; each run stops at its own first
+/// error, and the earliest run's error wins, which is the same error.
+///
+/// Measured effect: documents are independent, and reading them (skeletons, parses) and editing
+/// them are most of post-render's work; on the 2-CPU benchmark machine this takes about a third
+/// off the 100 MB stream's wall time (BENCHMARKS.md). CPU time is unchanged.
+pub(crate) fn par_map<I: Send, T: Send, E: Send>(
+    items: Vec<I>,
+    weight: impl Fn(&I) -> usize,
+    f: impl Fn(usize, I) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let total: usize = items.iter().map(&weight).sum();
+    if threads < 2 || total < PARALLEL_MIN_BYTES || items.len() < 2 * threads {
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            out.push(f(index, item)?);
+        }
+        return Ok(out);
+    }
+    let mut runs: Vec<Vec<(usize, I)>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut before = 0;
+    for (index, item) in items.into_iter().enumerate() {
+        let run = (before * threads / total).min(threads - 1);
+        before += weight(&item);
+        runs[run].push((index, item));
+    }
+    let f = &f;
+    let results: Vec<Result<Vec<T>, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut out = Vec::with_capacity(run.len());
+                    for (index, item) in run {
+                        out.push(f(index, item)?);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for run in results {
+        out.extend(run?);
+    }
+    Ok(out)
 }
 
 /// The `# Source:` path of a Helm 3 / `helm template` document.
@@ -531,6 +619,16 @@ fn filename_annotation(body: &str) -> Option<String> {
 /// than `\n` and `\r\n`: YAML also breaks lines at a lone `\r` (and YAML 1.1 at NEL, LS, PS),
 /// so `# c\rkind: StatefulSet` is a comment followed by a resource, not a comment.
 fn is_blank(body: &str) -> bool {
+    // The line test first: it stops at the first content line, near the top of every real
+    // document, while the line-break test reads the whole document (it was ~15 % of
+    // post-render's CPU time on the 100 MB benchmark stream when it ran first).
+    let blank_lines = body.lines().all(|l| {
+        let l = l.trim_start_matches(' ');
+        l.is_empty() || l == "\r" || l.starts_with('#')
+    });
+    if !blank_lines {
+        return false;
+    }
     let bytes = body.as_bytes();
     let other_break = bytes
         .iter()
@@ -538,10 +636,6 @@ fn is_blank(body: &str) -> bool {
         .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
         || body.contains(['\u{85}', '\u{2028}', '\u{2029}']);
     !other_break
-        && body.lines().all(|l| {
-            let l = l.trim_start_matches(' ');
-            l.is_empty() || l == "\r" || l.starts_with('#')
-        })
 }
 
 /// The kind from a column-0 `kind:` line, without parsing.
@@ -568,9 +662,16 @@ fn read_document(
     index: usize,
     chunk: Chunk,
     mode: ParseMode,
+    helm4: bool,
 ) -> Result<Document, InputError> {
     let body_text = &input[chunk.body.clone()];
-    let source = source_comment(body_text).or_else(|| filename_annotation(body_text));
+    let source = source_comment(body_text).or_else(|| {
+        if helm4 {
+            filename_annotation(body_text)
+        } else {
+            None
+        }
+    });
     let error = |message: String| {
         let location = match &source {
             Some(s) => format!("document {} ({s})", index + 1),
@@ -600,6 +701,7 @@ fn read_document(
             source,
             body: Body::Empty,
             duplicate_keys: Vec::new(),
+            skeleton: None,
         });
     }
     if mode == ParseMode::Relevant {
@@ -613,7 +715,13 @@ fn read_document(
                         kind: kind.to_string(),
                     },
                     duplicate_keys: Vec::new(),
+                    skeleton: None,
                 });
+            }
+            if SKELETON_KINDS.contains(&kind) {
+                if let Some(doc) = read_skeleton(index, &chunk, &source, body_text) {
+                    return Ok(doc);
+                }
             }
         }
     }
@@ -653,6 +761,60 @@ fn read_document(
         source,
         body,
         duplicate_keys: parsed.duplicate_keys,
+        skeleton: None,
+    })
+}
+
+/// Kinds whose documents are read as a skeleton in [`ParseMode::Relevant`] unless
+/// [`needs_body`] says the guard reads more of them.
+const SKELETON_KINDS: &[&str] = &["StatefulSet", "ConfigMap", "Secret"];
+
+/// Whether the guard reads more of a resource than its skeleton: the `data` of the Synapse and
+/// MAS config ConfigMaps and Secrets (a superset of what `render::classify` takes as config).
+/// StatefulSets are read only through metadata and `spec.replicas`.
+fn needs_body(resource: &Resource) -> bool {
+    match resource.kind() {
+        "ConfigMap" | "Secret" => matches!(
+            resource.label("app.kubernetes.io/name"),
+            Some("synapse" | "matrix-authentication-service")
+        ),
+        "StatefulSet" => false,
+        _ => true,
+    }
+}
+
+/// Reads a document from its skeleton (see [`skeleton`]). `None` when the skeleton cannot be
+/// cut, does not read as a resource, or the guard needs the body: the caller then parses the
+/// whole document, so every error message is the one a full parse gives.
+///
+/// Measured effect (10 MB generated step-2 stream, `post-render --state legacy_auth`, CPU
+/// time): full parses of the Synapse StatefulSets and ConfigMaps took ~90 % of the profile at
+/// ~8 MB/s; with skeletons the same run needs a sixth of the CPU (BENCHMARKS.md).
+fn read_skeleton(
+    index: usize,
+    chunk: &Chunk,
+    source: &Option<String>,
+    body_text: &str,
+) -> Option<Document> {
+    let cut = skeleton::skeleton(body_text)?;
+    let parsed = match simple::parse_parts(&cut.parts(body_text)) {
+        Some(parsed) => parsed,
+        None => yaml::parse_document(&cut.text(body_text)).ok()?,
+    };
+    let resource = Resource::from_value(parsed.value).ok()?;
+    if needs_body(&resource) {
+        return None;
+    }
+    // The rest of the document is not read into the model, but it must still be valid YAML, and
+    // its repeated keys are reported as a full parse reports them (see `validate`).
+    let duplicate_keys = validate::document(body_text)?;
+    Some(Document {
+        index,
+        chunk: chunk.clone(),
+        source: source.clone(),
+        body: Body::Resource(resource),
+        duplicate_keys,
+        skeleton: Some(cut.metadata),
     })
 }
 

@@ -31,21 +31,28 @@ fn is_separator(line: &[u8]) -> bool {
 
 /// Splits `input` into chunks. A stream that starts with text has a first chunk with an empty
 /// separator; a stream that starts with `---` does not. Empty input gives no chunks.
+///
+/// Only lines that start with `---` can be separators, so the scan jumps from one `\n---` to the
+/// next with a vectorised substring search instead of visiting every line. Measured effect: the
+/// split of the 100 MB benchmark stream (3 M lines, 20 k documents) went from one `memchr` call
+/// and one check per line to one per document (BENCHMARKS.md).
 pub fn split(input: &[u8]) -> Vec<Chunk> {
     let mut chunks = Vec::new();
+    if input.is_empty() {
+        return chunks;
+    }
     let mut current = Chunk {
         separator: 0..0,
         body: 0..0,
     };
-    let mut line_start = 0;
-    let mut started = false;
-    while line_start < input.len() {
-        let line_end = memchr::memchr(b'\n', &input[line_start..])
-            .map(|i| line_start + i + 1)
-            .unwrap_or(input.len());
+    let first = input.starts_with(b"---").then_some(0);
+    let rest = memchr::memmem::find_iter(input, b"\n---").map(|i| i + 1);
+    for line_start in first.into_iter().chain(rest) {
+        let line_end =
+            memchr::memchr(b'\n', &input[line_start..]).map_or(input.len(), |i| line_start + i + 1);
         let line = &input[line_start..line_end];
         if is_separator(line.strip_suffix(b"\n").unwrap_or(line)) {
-            if started || line_start > 0 {
+            if line_start > 0 {
                 current.body.end = line_start;
                 chunks.push(current);
             }
@@ -54,13 +61,9 @@ pub fn split(input: &[u8]) -> Vec<Chunk> {
                 body: line_end..line_end,
             };
         }
-        started = true;
-        line_start = line_end;
     }
-    if started {
-        current.body.end = input.len();
-        chunks.push(current);
-    }
+    current.body.end = input.len();
+    chunks.push(current);
     chunks
 }
 
@@ -118,7 +121,53 @@ mod tests {
         assert_eq!(split(input).len(), 2);
     }
 
+    /// The line-by-line split this module used before the `\n---` search: the oracle.
+    fn split_by_lines(input: &[u8]) -> Vec<Chunk> {
+        let mut chunks = Vec::new();
+        let mut current = Chunk {
+            separator: 0..0,
+            body: 0..0,
+        };
+        let mut line_start = 0;
+        let mut started = false;
+        while line_start < input.len() {
+            let line_end = memchr::memchr(b'\n', &input[line_start..])
+                .map(|i| line_start + i + 1)
+                .unwrap_or(input.len());
+            if is_separator(
+                input[line_start..line_end]
+                    .strip_suffix(b"\n")
+                    .unwrap_or(&input[line_start..line_end]),
+            ) {
+                if started || line_start > 0 {
+                    current.body.end = line_start;
+                    chunks.push(current);
+                }
+                current = Chunk {
+                    separator: line_start..line_end,
+                    body: line_end..line_end,
+                };
+            }
+            started = true;
+            line_start = line_end;
+        }
+        if started {
+            current.body.end = input.len();
+            chunks.push(current);
+        }
+        chunks
+    }
+
     proptest! {
+        /// The fast split finds exactly the chunks of the line-by-line split.
+        #[test]
+        fn same_chunks_as_line_by_line(input in proptest::collection::vec(prop_oneof![
+            Just(b'-'), Just(b'-'), Just(b'\n'), Just(b' '), Just(b'a'), Just(b'\r'), Just(b'\t'), any::<u8>()
+        ], 0..400)) {
+            prop_assert_eq!(split(&input), split_by_lines(&input));
+        }
+
+
         /// Splitting then joining reproduces the input exactly, whatever the bytes.
         #[test]
         fn split_join_roundtrip(input in proptest::collection::vec(prop_oneof![

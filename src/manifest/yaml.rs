@@ -9,6 +9,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::fmt::Write as _;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -86,16 +87,16 @@ pub fn parse_document(text: &str) -> Result<Parsed, YamlError> {
     if let Some(line) = excessive_flow_nesting(text) {
         return Err(YamlError::TooDeep(line));
     }
-    let dups = RefCell::new(Vec::new());
+    let ctx = Ctx {
+        path: RefCell::new(String::new()),
+        dups: RefCell::new(Vec::new()),
+    };
     let mut value = Value::Null;
     let mut seen = 0usize;
     for document in serde_yaml::Deserializer::from_str(text) {
         seen += 1;
-        let parsed = ValueSeed {
-            path: String::new(),
-            dups: &dups,
-        }
-        .deserialize(document)?;
+        ctx.path.borrow_mut().clear();
+        let parsed = ValueSeed { ctx: &ctx }.deserialize(document)?;
         // A chunk holds one document by construction; a second one can only come from an
         // explicit end marker (`...`) followed by more text, which Helm never produces. Keep the
         // first non-null one so nothing is silently dropped from the model.
@@ -105,7 +106,7 @@ pub fn parse_document(text: &str) -> Result<Parsed, YamlError> {
     }
     Ok(Parsed {
         value,
-        duplicate_keys: dups.into_inner(),
+        duplicate_keys: ctx.dups.into_inner(),
     })
 }
 
@@ -115,9 +116,20 @@ pub fn parse_embedded(text: &str) -> Result<Value, YamlError> {
     parse_document(text).map(|parsed| parsed.value)
 }
 
+/// The dotted path of the value being read, kept as one growing string (a segment is pushed
+/// before a child is read and popped after), and the duplicate keys found so far.
+///
+/// Measured effect: the path used to be a new `String` per mapping key and sequence item, built
+/// with `format!` whether or not a duplicate was ever found; one shared buffer removed those
+/// allocations from the parse of every relevant document (a few percent of post-render CPU on the
+/// 10 MB benchmark stream, see BENCHMARKS.md).
+struct Ctx {
+    path: RefCell<String>,
+    dups: RefCell<Vec<String>>,
+}
+
 struct ValueSeed<'a> {
-    path: String,
-    dups: &'a RefCell<Vec<String>>,
+    ctx: &'a Ctx,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -177,34 +189,40 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
+        let len = self.ctx.path.borrow().len();
         loop {
-            let path = format!("{}[{}]", self.path, items.len());
-            match seq.next_element_seed(ValueSeed {
-                path,
-                dups: self.dups,
-            })? {
+            {
+                let mut path = self.ctx.path.borrow_mut();
+                path.truncate(len);
+                let _ = write!(path, "[{}]", items.len());
+            }
+            match seq.next_element_seed(ValueSeed { ctx: self.ctx })? {
                 Some(item) => items.push(item),
                 None => break,
             }
         }
+        self.ctx.path.borrow_mut().truncate(len);
         Ok(Value::Array(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
+        let len = self.ctx.path.borrow().len();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let path = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{}", self.path, key)
-            };
-            let value = map.next_value_seed(ValueSeed {
-                path: path.clone(),
-                dups: self.dups,
-            })?;
+            {
+                let mut path = self.ctx.path.borrow_mut();
+                path.truncate(len);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(&key);
+            }
+            let value = map.next_value_seed(ValueSeed { ctx: self.ctx })?;
             if out.insert(key, value).is_some() {
-                self.dups.borrow_mut().push(path);
+                let path = self.ctx.path.borrow().clone();
+                self.ctx.dups.borrow_mut().push(path);
             }
         }
+        self.ctx.path.borrow_mut().truncate(len);
         Ok(Value::Object(out))
     }
 }
@@ -274,6 +292,9 @@ mod tests {
             parsed.duplicate_keys,
             vec!["metadata.annotations".to_string()]
         );
+        let parsed =
+            parse_document("a:\n- b: 1\n- c: {d: 1, d: 2}\n  c: 3\ne: 1\ne: 2\n").expect("parses");
+        assert_eq!(parsed.duplicate_keys, vec!["a[1].c.d", "a[1].c", "e"]);
     }
 
     #[test]
