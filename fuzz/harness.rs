@@ -40,7 +40,10 @@ pub fn stream(data: &[u8]) {
         );
     }
     let mut facts_by_mode = Vec::new();
+    // What each mode decides and writes, per stored marker and hardening: must be identical.
+    let mut outcomes_by_mode: Vec<Vec<String>> = Vec::new();
     for parsed in [full, relevant] {
+        let mut outcomes = Vec::new();
         let Ok(stream) = parsed else { continue };
         // The documents cover the input exactly, in order.
         let joined: String = stream.docs.iter().map(|d| stream.raw(d)).collect();
@@ -63,19 +66,24 @@ pub fn stream(data: &[u8]) {
                 notes: Vec::new(),
             };
             let Ok(evaluation) = engine::evaluate(&observed, &facts, None, FailOn::Error) else {
+                outcomes.push(format!("{state:?}: evaluation error"));
                 continue;
             };
+            outcomes.push(format!("{state:?}: {:?}", evaluation.verdict));
             if evaluation.verdict != Verdict::Allowed {
                 continue;
             }
             for no_harden in [false, true] {
                 let Ok(plan) = inject::plan(&stream, &facts, &evaluation, &guard_args(no_harden))
                 else {
+                    outcomes.push(format!("{state:?}/{no_harden}: plan error"));
                     continue;
                 };
                 let Ok(output) = inject::apply(&stream, &plan) else {
+                    outcomes.push(format!("{state:?}/{no_harden}: apply error"));
                     continue;
                 };
+                outcomes.push(format!("{state:?}/{no_harden}: {output}"));
                 let _ = inject::explain(&stream, &plan, 3);
                 if plan.is_empty() {
                     assert_eq!(output.as_bytes(), data, "an empty plan changed the output");
@@ -92,9 +100,16 @@ pub fn stream(data: &[u8]) {
                 }
             }
         }
+        outcomes_by_mode.push(outcomes);
     }
     if let [a, b] = facts_by_mode.as_slice() {
         assert_eq!(a, b, "Full and Relevant parsing read different facts");
+    }
+    if let [a, b] = outcomes_by_mode.as_slice() {
+        assert_eq!(
+            a, b,
+            "Full and Relevant parsing decided or wrote differently"
+        );
     }
 }
 
@@ -134,5 +149,66 @@ pub fn set(data: &[u8]) {
             }
         };
         let _ = strvals::apply_set_file_for(version, &mut values, &expr, &mut read);
+    }
+}
+
+/// Bytes (as UTF-8, else ignored) → the three fast readers of `ParseMode::Relevant` against
+/// libyaml, which is the reference: each may decline (`None`) anything, but whatever it accepts
+/// must read exactly as libyaml reads it. This is what makes the fast path safe to trust, so it
+/// is fuzzed on its own rather than only through `stream`, where most inputs never reach it.
+pub fn subset(data: &[u8]) {
+    use ess_guard::manifest::{simple, skeleton, validate, yaml};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let full = yaml::parse_document(text);
+    // The simple reader: same value, same repeated keys.
+    if let Some(fast) = simple::parse(text) {
+        let reference = full
+            .as_ref()
+            .unwrap_or_else(|e| panic!("simple::parse accepted what libyaml refuses ({e})"));
+        assert_eq!(
+            fast.value, reference.value,
+            "simple::parse read another value"
+        );
+        assert_eq!(
+            fast.duplicate_keys, reference.duplicate_keys,
+            "simple::parse reported other repeated keys"
+        );
+    }
+    // The line checker: valid only if libyaml says so, with the same repeated keys.
+    if let Some(dups) = validate::document(text) {
+        let reference = full
+            .as_ref()
+            .unwrap_or_else(|e| panic!("validate::document accepted what libyaml refuses ({e})"));
+        assert_eq!(
+            dups, reference.duplicate_keys,
+            "validate::document reported other repeated keys"
+        );
+    }
+    // The skeleton: when the whole document reads, its skeleton reads the same identity,
+    // metadata and replicas (what the guard takes from it).
+    if let (Some(cut), Ok(reference)) = (skeleton::skeleton(text), full.as_ref()) {
+        let part = yaml::parse_document(&cut.text(text))
+            .unwrap_or_else(|e| panic!("the skeleton of a valid document does not parse ({e})"));
+        for key in ["apiVersion", "kind", "metadata"] {
+            assert_eq!(
+                part.value.get(key),
+                reference.value.get(key),
+                "the skeleton reads another {key}"
+            );
+        }
+        let replicas = |v: &Value| v.get("spec").and_then(|s| s.get("replicas")).cloned();
+        assert_eq!(
+            replicas(&part.value),
+            replicas(&reference.value),
+            "the skeleton reads other spec.replicas"
+        );
+        if let Some(parts) = simple::parse_parts(&cut.parts(text)) {
+            assert_eq!(
+                parts.value, part.value,
+                "parse_parts differs from the joined text"
+            );
+        }
     }
 }

@@ -36,6 +36,11 @@ fn stream_regressions() {
 }
 
 #[test]
+fn subset_regressions() {
+    replay("subset", harness::subset);
+}
+
+#[test]
 fn set_regressions() {
     replay("set", harness::set);
 }
@@ -50,4 +55,25 @@ fn stream_harness_accepts_examples() {
             &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
         );
     }
+}
+
+/// The fast readers agree with libyaml on every document of the example renders (the shapes
+/// they exist for), so the `subset` harness is exercised on real input, not only on fuzz input.
+#[test]
+fn subset_harness_accepts_example_documents() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/renders");
+    let mut documents = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for document in text.split("\n---\n") {
+            harness::subset(document.as_bytes());
+            documents += 1;
+        }
+    }
+    assert!(
+        documents > 50,
+        "only {documents} documents in examples/renders"
+    );
 }
