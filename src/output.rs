@@ -1,5 +1,6 @@
-//! Where results go. stdout is what Helm applies, so it is written once, whole, and only after
-//! every check passed; a failed write (closed pipe, full disk) is an error, never a silent
+//! Where results go. stdout is what Helm applies, so it is written whole and only after every
+//! check passed (post-render writes large renders from the input buffer in 1 MiB writes, see
+//! `inject::Rendered`); a failed write (closed pipe, full disk) is an error, never a silent
 //! truncation. Reports go to stderr, and for Helm 4 (which discards a plugin's stderr) also to
 //! the controlling terminal and an optional report file.
 

@@ -1,6 +1,7 @@
 //! All-or-nothing output: Helm applies whatever the post-renderer prints, so stdout gets the
-//! whole render in one write after every check passed, or nothing. A write that fails (full disk,
-//! closed pipe) must be an error, and a process killed while it reads must leave stdout empty.
+//! whole render after every check passed (in one write when it is unedited or under 1 MiB), or
+//! nothing. A write that fails (full disk, closed pipe) must be an error, and a process killed
+//! while it reads must leave stdout empty.
 
 #[path = "support/run.rs"]
 mod run;
@@ -184,8 +185,8 @@ fn sigterm_while_reading_stdin_leaves_stdout_empty() {
     }
 }
 
-/// With strace: an allowed post-render writes stdout with exactly one write(2); a rejected or
-/// failing one never writes to fd 1.
+/// With strace: an allowed post-render that edits nothing (8 MB) writes stdout with exactly one
+/// write(2); a rejected or failing one never writes to fd 1.
 #[test]
 fn stdout_is_written_once_or_never() {
     if Command::new("strace").arg("-V").output().is_err() {
