@@ -841,6 +841,43 @@ fn describe_scalar(value: &Value) -> String {
     }
 }
 
+/// Every document body of every `.yaml` file under `$ESS_GUARD_SHARED/ess-renders`, for the
+/// tests that compare the fast readers with libyaml on real renders; `None` without the
+/// variable (a plain clone). Under `ESS_GUARD_REQUIRE_ALL=1` a missing variable is a failure.
+#[cfg(test)]
+pub(crate) fn real_render_bodies() -> Option<Vec<String>> {
+    let Ok(shared) = std::env::var("ESS_GUARD_SHARED") else {
+        assert!(
+            std::env::var("ESS_GUARD_REQUIRE_ALL").as_deref() != Ok("1"),
+            "ESS_GUARD_SHARED is not set and ESS_GUARD_REQUIRE_ALL=1 forbids skipping"
+        );
+        return None;
+    };
+    let mut files = vec![std::path::PathBuf::from(shared).join("ess-renders")];
+    let mut bodies = Vec::new();
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(
+                std::fs::read_dir(&p)
+                    .expect("dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else if p.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            let text = std::fs::read_to_string(&p).expect("read");
+            bodies.extend(
+                split::split(text.as_bytes())
+                    .into_iter()
+                    .map(|chunk| text[chunk.body].to_string()),
+            );
+        }
+    }
+    assert!(
+        !bodies.is_empty(),
+        "no documents under ESS_GUARD_SHARED/ess-renders"
+    );
+    Some(bodies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
