@@ -8,8 +8,9 @@
 //! edit verification parsed every StatefulSet a second time. The guard only ever reads a
 //! StatefulSet's metadata and `spec.replicas`, and a ConfigMap's or Secret's metadata unless its
 //! labels make it a config source (see [`super::needs_body`]). The skeleton is ~15 % of a Synapse
-//! StatefulSet's bytes; parsing it instead of the whole document is what moves post-render from
-//! ~8 MB/s to above 100 MB/s on the benchmark stream (BENCHMARKS.md).
+//! StatefulSet's bytes; reading it instead of the whole document (with the rest checked by
+//! [`super::validate`]) is most of why post-render needs ~7× less CPU than `--full-parse` on the
+//! 10 MB benchmark stream (BENCHMARKS.md).
 //!
 //! **Why it is exact.** A skeleton is only cut when the document's top level is a plain block
 //! mapping: every content line at column 0 is `key:` with a simple key, no key occurs twice, and
