@@ -50,18 +50,23 @@ impl Suppressions {
     pub fn from_stream(stream: &Stream) -> Suppressions {
         let mut out = Suppressions::default();
         for (doc, r) in stream.resources() {
+            // Every resource is visited (every Helm 4 document has an annotation), so nothing is
+            // allocated until a skip annotation is found: on the 100 MB benchmark stream the
+            // resource name formatted up front, and `pointer`'s parsing, were a visible part of
+            // the serial time between reading and editing.
             let Some(annotations) = r
                 .value
-                .pointer("/metadata/annotations")
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
                 .and_then(|a| a.as_object())
             else {
                 continue;
             };
-            let resource = r.id.to_string();
             for (key, value) in annotations {
                 let Some(rule) = key.strip_prefix(SKIP_PREFIX).and_then(RuleId::from_id) else {
                     continue;
                 };
+                let resource = r.id.to_string();
                 let reason = value.as_str().map(str::trim).unwrap_or("");
                 let at = |f: Finding| f.at(Some(resource.clone()), doc.source.clone());
                 if !rule.suppressible() {
