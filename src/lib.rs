@@ -20,6 +20,7 @@ pub mod kube_access;
 pub mod live;
 pub mod manifest;
 pub mod output;
+pub mod parallel;
 pub mod render;
 pub mod report;
 pub mod rules;

@@ -8,12 +8,12 @@
 //! one broken file in a directory does not hide the verdicts of the others.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::cli::CheckArgs;
 use crate::error::{Error, EXIT_REJECTED};
 use crate::guard;
 use crate::input;
+use crate::parallel;
 use crate::report::InputReport;
 use crate::source::{FixedState, StateSource};
 
@@ -44,53 +44,57 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
     }
 
     let (inputs_ref, state_map, args_ref) = (&inputs, &state_map, &args);
-    let outcomes = parallel_map(inputs.len(), |worker| {
-        // Each worker builds its own default source (sources need not be thread-safe).
-        let mut default_source: Option<Box<dyn StateSource>> = None;
-        move |i: usize| -> Result<Checked, Error> {
-            let (inputs, args) = (inputs_ref, args_ref);
-            let name = &inputs[i];
-            let mapped;
-            let source: &dyn StateSource = match state_map.as_ref().and_then(|m| m.get(name)) {
-                Some(state) => {
-                    mapped = FixedState(*state);
-                    &mapped
-                }
-                None if has_default_source => {
-                    if default_source.is_none() {
-                        default_source = Some(guard::state_source(&args.state, false)?);
+    let outcomes = parallel::ordered_map(
+        (0..inputs.len()).collect(),
+        parallel::workers(usize::MAX),
+        |worker| {
+            // Each worker builds its own default source (sources need not be thread-safe).
+            let mut default_source: Option<Box<dyn StateSource>> = None;
+            move |i: usize| -> Result<Checked, Error> {
+                let (inputs, args) = (inputs_ref, args_ref);
+                let name = &inputs[i];
+                let mapped;
+                let source: &dyn StateSource = match state_map.as_ref().and_then(|m| m.get(name)) {
+                    Some(state) => {
+                        mapped = FixedState(*state);
+                        &mapped
                     }
-                    default_source
-                        .as_deref()
-                        .ok_or_else(|| Error::Usage(format!("worker {worker}: no state source")))?
-                }
-                None => {
-                    return Err(Error::Usage(format!(
-                        "{name}: not in --state-map and no --state/--state-file/--live given"
-                    )))
-                }
-            };
-            let bytes = input::read(name)?;
-            let guarded = guard::run(
-                name,
-                bytes,
-                source,
-                &args.state,
-                intent,
-                &args.guard,
-                args.fail_on,
-            )?;
-            let diff = match (&guarded.output, args.show_changes) {
-                (Some(_), true) => crate::inject::explain(&guarded.stream, &guarded.plan, 3)
-                    .map_err(|e| Error::Output(format!("{name}: {e}")))?,
-                _ => String::new(),
-            };
-            Ok(Checked {
-                report: guarded.report,
-                diff,
-            })
-        }
-    });
+                    None if has_default_source => {
+                        if default_source.is_none() {
+                            default_source = Some(guard::state_source(&args.state, false)?);
+                        }
+                        default_source.as_deref().ok_or_else(|| {
+                            Error::Usage(format!("worker {worker}: no state source"))
+                        })?
+                    }
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "{name}: not in --state-map and no --state/--state-file/--live given"
+                        )))
+                    }
+                };
+                let bytes = input::read(name)?;
+                let guarded = guard::run(
+                    name,
+                    bytes,
+                    source,
+                    &args.state,
+                    intent,
+                    &args.guard,
+                    args.fail_on,
+                )?;
+                let diff = match (&guarded.output, args.show_changes) {
+                    (Some(_), true) => crate::inject::explain(&guarded.stream, &guarded.plan, 3)
+                        .map_err(|e| Error::Output(format!("{name}: {e}")))?,
+                    _ => String::new(),
+                };
+                Ok(Checked {
+                    report: guarded.report,
+                    diff,
+                })
+            }
+        },
+    );
 
     let mut reports: Vec<InputReport> = Vec::with_capacity(inputs.len());
     let mut diffs = String::new();
@@ -127,62 +131,4 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
         code = code.max(e.exit_code());
     }
     Ok(code)
-}
-
-/// Runs `job(i)` for `i` in `0..n` on at most `available_parallelism` scoped threads and returns
-/// the results in index order. `make_job(worker)` is called once per thread, so a job can keep
-/// per-thread state (here: a state source, which need not be `Send`).
-fn parallel_map<T, F, J>(n: usize, make_job: F) -> Vec<T>
-where
-    T: Send,
-    F: Fn(usize) -> J + Sync,
-    J: FnMut(usize) -> T,
-{
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .min(n);
-    if workers <= 1 {
-        let mut job = make_job(0);
-        return (0..n).map(&mut job).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut indexed: Vec<(usize, T)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|worker| {
-                let (next, make_job) = (&next, &make_job);
-                scope.spawn(move || {
-                    let mut job = make_job(worker);
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            return done;
-                        }
-                        done.push((i, job(i)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    indexed.sort_by_key(|(i, _)| *i);
-    indexed.into_iter().map(|(_, t)| t).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_map_keeps_order() {
-        let out = parallel_map(100, |_| |i: usize| i * 2);
-        assert_eq!(out, (0..100).map(|i| i * 2).collect::<Vec<_>>());
-        assert!(parallel_map(0, |_| |i: usize| i).is_empty());
-    }
 }

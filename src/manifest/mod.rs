@@ -559,7 +559,7 @@ pub(crate) fn par_map<I: Send, T: Send, E: Send>(
     weight: impl Fn(&I) -> usize,
     f: impl Fn(usize, I) -> Result<T, E> + Sync,
 ) -> Result<Vec<T>, E> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let threads = crate::parallel::workers(8);
     let total: usize = items.iter().map(&weight).sum();
     if threads < 2 || total < PARALLEL_MIN_BYTES || items.len() < 2 * threads {
         let mut out = Vec::with_capacity(items.len());
@@ -576,50 +576,18 @@ pub(crate) fn par_map<I: Send, T: Send, E: Send>(
         before += weight(&item);
         runs[run].push((index, item));
     }
-    let queue = std::sync::Mutex::new(runs.into_iter().enumerate());
-    let (f, queue) = (&f, &queue);
-    let mut results: Vec<(usize, Result<Vec<T>, E>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        // A poisoned lock means another worker panicked; its panic is
-                        // re-raised by the join below, so stop taking work.
-                        let next = match queue.lock() {
-                            Ok(mut queue) => queue.next(),
-                            Err(_) => None,
-                        };
-                        let Some((position, run)) = next else {
-                            return done;
-                        };
-                        let mut out = Vec::with_capacity(run.len());
-                        let mut result = Ok(());
-                        for (index, item) in run {
-                            match f(index, item) {
-                                Ok(value) => out.push(value),
-                                Err(e) => {
-                                    result = Err(e);
-                                    break;
-                                }
-                            }
-                        }
-                        done.push((position, result.map(|()| out)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let f = &f;
+    let results = crate::parallel::ordered_map(runs, threads, |_| {
+        |run: Vec<(usize, I)>| -> Result<Vec<T>, E> {
+            let mut out = Vec::with_capacity(run.len());
+            for (index, item) in run {
+                out.push(f(index, item)?);
+            }
+            Ok(out)
+        }
     });
-    results.sort_unstable_by_key(|(position, _)| *position);
     let mut out = Vec::new();
-    for (_, run) in results {
+    for run in results {
         out.extend(run?);
     }
     Ok(out)
