@@ -15,49 +15,16 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/scenarios.rs"]
+mod scenarios;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
+use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, STATES};
 use serde_json::{json, Value};
 
 const USER: &str = "system:serviceaccount:ess:ess-guard";
-const RESTORE: &str = "ess-guard.element.io/restore-replicas";
-const STATES: [&str; 4] = [
-    "absent",
-    "legacy_auth",
-    "syn2mas_migrated",
-    "delegated_auth",
-];
-const RENDERS: [&str; 4] = ["legacy", "step1", "step2", "step3"];
-
-/// The rule that rejects `render` on `state`, `None` when allowed (ess-chart.md §1.4).
-fn expected(state: &str, render: &str) -> Option<&'static str> {
-    match (state, render) {
-        ("absent", _) => None,
-        ("legacy_auth", "step3") => Some("mas-requires-syn2mas"),
-        ("legacy_auth", _) => None,
-        (_, "step3") => None,
-        (_, "legacy" | "step1") => Some("no-rollback"),
-        ("syn2mas_migrated", _) => Some("syn2mas-still-enabled"),
-        _ => Some("syn2mas-rerun"),
-    }
-}
-
-fn render_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/renders")
-        .join(format!("{name}.yaml"))
-}
-
-fn render(name: &str) -> Vec<u8> {
-    std::fs::read(render_path(name)).expect("read example render")
-}
-
-fn path_str(p: &Path) -> String {
-    p.to_str().expect("UTF-8 path").to_string()
-}
 
 /// A fresh server with namespace `ess`; `None` when skipped.
 fn server() -> Option<LiteServer> {

@@ -9,6 +9,8 @@
 mod cluster;
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
+#[path = "support/scenarios.rs"]
+mod scenarios;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -16,45 +18,12 @@ use std::time::Duration;
 
 use cluster::{ess_guard, helm_release_secret, Run};
 use fake_apiserver::{Behaviour, FakeApiServer, Fault, RecordedRequest};
+use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, STATES};
 use serde_json::{json, Value};
 
 const MARKERS_PATH: &str = "/api/v1/namespaces/ess/configmaps/ess-markers";
 const SECRETS_PATH: &str = "/api/v1/namespaces/ess/secrets";
 const STS_PATH: &str = "/apis/apps/v1/namespaces/ess/statefulsets";
-const RESTORE: &str = "ess-guard.element.io/restore-replicas";
-
-const STATES: [&str; 4] = [
-    "absent",
-    "legacy_auth",
-    "syn2mas_migrated",
-    "delegated_auth",
-];
-const RENDERS: [&str; 4] = ["legacy", "step1", "step2", "step3"];
-
-/// The chart's transition table (ess-chart.md §1.4) applied to the example renders: the exit
-/// code and, when rejected, the rule, per stored state and render.
-fn expected(state: &str, render: &str) -> Option<&'static str> {
-    match (state, render) {
-        ("absent" | "legacy_auth", "legacy" | "step1" | "step2") => None,
-        ("absent", "step3") => None,
-        ("legacy_auth", "step3") => Some("mas-requires-syn2mas"),
-        ("syn2mas_migrated" | "delegated_auth", "step3") => None,
-        ("syn2mas_migrated" | "delegated_auth", "legacy" | "step1") => Some("no-rollback"),
-        ("syn2mas_migrated", "step2") => Some("syn2mas-still-enabled"),
-        ("delegated_auth", "step2") => Some("syn2mas-rerun"),
-        _ => unreachable!("{state} {render}"),
-    }
-}
-
-fn render_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/renders")
-        .join(format!("{name}.yaml"))
-}
-
-fn render(name: &str) -> Vec<u8> {
-    std::fs::read(render_path(name)).expect("read example render")
-}
 
 fn markers_cm(value: Option<&str>) -> Value {
     let mut cm = json!({
@@ -84,10 +53,6 @@ fn fake_with_state(state: &str) -> FakeApiServer {
 
 fn kc(server: &FakeApiServer) -> String {
     path_str(server.kubeconfig_path())
-}
-
-fn path_str(p: &Path) -> String {
-    p.to_str().expect("UTF-8 path").to_string()
 }
 
 fn post_render(kubeconfig: &str, render_name: &str, extra: &[&str]) -> Run {
