@@ -1442,6 +1442,22 @@ fn step1_config() -> Value {
     })
 }
 
+/// `ess-guard values --reuse-values` for release `ess` in namespace `ess`, plus `extra`.
+fn reuse_values(kubeconfig: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "values",
+        "--reuse-values",
+        "-r",
+        "ess",
+        "-n",
+        "ess",
+        "--kubeconfig",
+        kubeconfig,
+    ];
+    args.extend_from_slice(extra);
+    ess_guard(&args, None, &[])
+}
+
 #[test]
 fn values_reuse_values_merges_flags_over_the_deployed_release() {
     let server = FakeApiServer::start(Behaviour::normal());
@@ -1466,16 +1482,9 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
     );
     let kubeconfig = kc(&server);
 
-    let run = ess_guard(
+    let run = reuse_values(
+        &kubeconfig,
         &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            &kubeconfig,
             "--state",
             "legacy_auth",
             "--set",
@@ -1483,8 +1492,6 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
             "--format",
             "json",
         ],
-        None,
-        &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let merged: Value = serde_json::from_str(&run.stdout).expect("merged values JSON");
@@ -1525,23 +1532,14 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
     );
 
     // Step 3 straight from legacy_auth: rejected before Helm renders anything.
-    let run = ess_guard(
+    let run = reuse_values(
+        &kubeconfig,
         &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            &kubeconfig,
             "--state",
             "legacy_auth",
             "--set",
             "matrixAuthenticationService.syn2mas.enabled=false",
         ],
-        None,
-        &[],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.stdout, "");
@@ -1558,22 +1556,13 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
     // With the marker read live too.
     server.put_configmap("ess", markers_cm(Some("syn2mas_migrated")));
     server.clear_requests();
-    let run = ess_guard(
+    let run = reuse_values(
+        &kubeconfig,
         &[
-            "values",
-            "--reuse-values",
             "--live",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            &kubeconfig,
             "--set",
             "matrixAuthenticationService.syn2mas.enabled=false",
         ],
-        None,
-        &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run
@@ -1587,22 +1576,7 @@ fn values_reuse_values_failures() {
     // No deployed release: a first install must not use --reuse-values.
     let server = FakeApiServer::start(Behaviour::normal());
     let kubeconfig = kc(&server);
-    let run = ess_guard(
-        &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            &kubeconfig,
-            "--state",
-            "absent",
-        ],
-        None,
-        &[],
-    );
+    let run = reuse_values(&kubeconfig, &["--state", "absent"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stdout, "");
     assert!(
@@ -1614,22 +1588,7 @@ fn values_reuse_values_failures() {
 
     // Listing Secrets forbidden.
     server.set_fault(Some(Fault::Forbidden));
-    let run = ess_guard(
-        &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            &kubeconfig,
-            "--state",
-            "absent",
-        ],
-        None,
-        &[],
-    );
+    let run = reuse_values(&kubeconfig, &["--state", "absent"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
