@@ -399,6 +399,29 @@ fn ten_thousand_levels_of_nesting() {
     );
 }
 
+/// 129 `[` inside a quoted label of a Synapse StatefulSet: valid YAML, but over the count the
+/// full parse makes before parsing (brackets in strings count too). Every command refuses it
+/// alike; before the fix the fast path read the StatefulSet and post-render accepted what
+/// check refused (found by the `subset` fuzz target).
+#[test]
+fn quoted_brackets_over_the_nesting_guard_are_refused_by_every_command() {
+    let dir = tempdir();
+    let sts = format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\n    example.com/note: \"{}\"\nspec:\n  replicas: 1\n",
+        "[".repeat(129)
+    );
+    let path = generated(dir.path(), "quoted-brackets.yaml", sts.as_bytes());
+    render_case(
+        "quoted-brackets",
+        &path,
+        &[
+            GENERATED_SOURCE,
+            "nested more than 128 levels",
+            "inside strings count too",
+        ],
+    );
+}
+
 fn billion_laughs() -> String {
     let mut text = String::from("bomb:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     let mut prev = 'a';

@@ -294,7 +294,7 @@ impl<'a> Checker<'a> {
 /// Checks `body` (one document) and returns its repeated keys as `yaml::parse_document` would
 /// report them, or `None` when the text is outside the subset this check is sure about.
 pub fn document(body: &str) -> Option<Vec<String>> {
-    if !super::simple::plain_text(body.as_bytes()) {
+    if !super::simple::readable(&[body]) {
         return None;
     }
     let mut c = Checker {
@@ -349,6 +349,17 @@ mod tests {
             Some(vec!["a.b".into(), "c[0].d".into(), "f".into()])
         );
         agrees(text);
+    }
+
+    #[test]
+    fn leaves_documents_over_the_bracket_budget_to_the_full_parse() {
+        // Valid YAML, but the full parse's nesting guard refuses it: the checker must not
+        // accept it, or post-render and check would disagree.
+        let text = format!("a:\n  b: \"{}\"\n", "[".repeat(129));
+        assert_eq!(document(&text), None);
+        assert!(crate::manifest::yaml::parse_document(&text).is_err());
+        let text = format!("a:\n  b: \"{}\"\n", "[".repeat(128));
+        assert_eq!(document(&text), Some(Vec::new()));
     }
 
     #[test]
