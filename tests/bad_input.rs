@@ -422,6 +422,23 @@ fn quoted_brackets_over_the_nesting_guard_are_refused_by_every_command() {
     );
 }
 
+/// A Synapse StatefulSet nested 200 levels deep in block style: the parser's recursion limit
+/// refuses it, so the fast path (which reads such documents by their skeleton and checks the
+/// rest line by line) must not accept it either. Before the fix post-render exited 0 where
+/// check exited 2.
+#[test]
+fn deep_block_nesting_in_a_statefulset_is_refused_by_every_command() {
+    let dir = tempdir();
+    let deep: String = (0..200)
+        .map(|k| format!("{}a{k}:\n", "  ".repeat(k + 1)))
+        .collect();
+    let sts = format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\nspec:\n  replicas: 1\nextra:\n{deep}"
+    );
+    let path = generated(dir.path(), "deep-sts.yaml", sts.as_bytes());
+    render_case("deep-sts", &path, &[GENERATED_SOURCE, "recursion limit"]);
+}
+
 fn billion_laughs() -> String {
     let mut text = String::from("bomb:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     let mut prev = 'a';

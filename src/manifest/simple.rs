@@ -16,7 +16,8 @@
 //! without escapes; values that are one-line plain scalars not starting with an indicator and
 //! holding no `: `, or one-line quoted scalars without escapes; comments and
 //! blank lines. Anything else (sequences, flow collections, block scalars, anchors, aliases, tags,
-//! multi-line scalars, escapes, tabs, non-ASCII) returns `None`. Plain scalars are resolved with
+//! multi-line scalars, escapes, tabs, non-ASCII, mappings nested deeper than
+//! [`super::yaml::MAX_FAST_DEPTH`]) returns `None`. Plain scalars are resolved with
 //! the same rules as yaml_serde 0.10's `visit_untagged_scalar` (null, bool, int in base
 //! 10/16/8/2 with sign rules, "leading zero means string", finite floats, `.inf`/`.nan`), keys
 //! are turned into strings as [`super::yaml`]'s `KeySeed` does, values into JSON as its
@@ -364,10 +365,24 @@ struct Reader<'a> {
     lines: Lines<'a>,
     path: String,
     dups: Vec<String>,
+    /// Mappings open around the current line.
+    depth: usize,
 }
 
 impl Reader<'_> {
+    /// A mapping one level deeper; declines past [`super::yaml::MAX_FAST_DEPTH`], which the
+    /// parser's own recursion limit is well above.
     fn mapping(&mut self, indent: usize) -> Option<Map<String, Value>> {
+        if self.depth >= super::yaml::MAX_FAST_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let map = self.mapping_entries(indent);
+        self.depth -= 1;
+        map
+    }
+
+    fn mapping_entries(&mut self, indent: usize) -> Option<Map<String, Value>> {
         let mut map = Map::new();
         while let Some((ind, line)) = self.lines.peek() {
             if ind < indent {
@@ -525,6 +540,7 @@ pub fn parse_parts(parts: &[&str]) -> Option<Parsed> {
         lines,
         path: String::new(),
         dups: Vec::new(),
+        depth: 0,
     };
     let map = reader.mapping(root)?;
     if reader.lines.next().is_some() {
@@ -545,7 +561,7 @@ pub fn parse_document(text: &str) -> Result<Parsed, super::yaml::YamlError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -683,6 +699,26 @@ mod tests {
         let (a, b) = (quoted("a", "[", 64), quoted("b", "{", 65));
         assert!(parse_parts(&[&a, &b]).is_none());
         assert!(parse_parts(&[&a, &quoted("b", "{", 64)]).is_some());
+    }
+
+    /// `n` mappings nested in one another, the innermost holding `x: 1`.
+    pub(crate) fn nested(n: usize) -> String {
+        (0..n)
+            .map(|k| {
+                let key = if k + 1 == n { "x: 1" } else { "a:" };
+                format!("{}{key}\n", "  ".repeat(k))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn leaves_deep_nesting_to_the_full_parse() {
+        let max = crate::manifest::yaml::MAX_FAST_DEPTH;
+        assert!(parse(&nested(max)).is_some());
+        assert!(parse(&nested(max + 1)).is_none());
+        // The parser refuses nesting well past the limit: the reason for it.
+        assert!(crate::manifest::yaml::parse_document(&nested(200)).is_err());
+        assert!(parse(&nested(200)).is_none());
     }
 
     #[test]

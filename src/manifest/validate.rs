@@ -41,6 +41,8 @@ struct Checker<'a> {
     next: Option<Option<Line>>,
     path: String,
     dups: Vec<String>,
+    /// Mappings and sequences open around the current line (see [`nest`](Checker::nest)).
+    depth: usize,
 }
 
 /// What follows `key:` or `- ` on a line, once classified.
@@ -150,6 +152,24 @@ impl<'a> Checker<'a> {
     /// A block mapping whose keys sit at `indent`. `first` is the text of a first entry already
     /// taken off a `- ` line (a mapping that starts a sequence item).
     fn mapping(&mut self, indent: usize, first: Option<&'a str>) -> Option<()> {
+        self.nest(|c| c.mapping_entries(indent, first))
+    }
+
+    /// Runs `f` one nesting level deeper, or declines past [`yaml::MAX_FAST_DEPTH`] (the parser
+    /// refuses deep nesting; this checker must not accept what it refuses).
+    ///
+    /// [`yaml::MAX_FAST_DEPTH`]: super::yaml::MAX_FAST_DEPTH
+    fn nest(&mut self, f: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
+        if self.depth >= super::yaml::MAX_FAST_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn mapping_entries(&mut self, indent: usize, first: Option<&'a str>) -> Option<()> {
         let mut seen: Vec<Cow<'a, str>> = Vec::new();
         let mut pending = first;
         loop {
@@ -182,6 +202,10 @@ impl<'a> Checker<'a> {
 
     /// A block sequence whose dashes sit at `indent`.
     fn sequence(&mut self, indent: usize) -> Option<()> {
+        self.nest(|c| c.sequence_items(indent))
+    }
+
+    fn sequence_items(&mut self, indent: usize) -> Option<()> {
         let mut index = 0usize;
         while let Some(l) = self.peek() {
             if l.indent < indent {
@@ -303,6 +327,7 @@ pub fn document(body: &str) -> Option<Vec<String>> {
         next: None,
         path: String::new(),
         dups: Vec::new(),
+        depth: 0,
     };
     let root = c.peek()?;
     if root.indent != 0 {
@@ -360,6 +385,21 @@ mod tests {
         assert!(crate::manifest::yaml::parse_document(&text).is_err());
         let text = format!("a:\n  b: \"{}\"\n", "[".repeat(128));
         assert_eq!(document(&text), Some(Vec::new()));
+    }
+
+    #[test]
+    fn leaves_deep_nesting_to_the_full_parse() {
+        use crate::manifest::simple::tests::nested;
+        let max = crate::manifest::yaml::MAX_FAST_DEPTH;
+        assert_eq!(document(&nested(max)), Some(Vec::new()));
+        assert_eq!(document(&nested(max + 1)), None);
+        // Sequences count too: `a:` / `- b:` alternating.
+        let mixed: String = (0..max)
+            .map(|k| format!("{}- b:\n", "  ".repeat(k)))
+            .collect();
+        assert_eq!(document(&format!("a:\n{mixed}")), None);
+        assert!(crate::manifest::yaml::parse_document(&nested(200)).is_err());
+        assert_eq!(document(&nested(200)), None);
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct Parsed {
 /// them would not finish. Counting first keeps that bounded.
 pub const MAX_FLOW_DEPTH: usize = 128;
 
+/// Deepest block nesting (mappings and sequences) the fast readers (`simple`, `validate`) take.
+/// The parser gives up at 128 levels ("recursion limit exceeded"); a fast reader must never
+/// accept what it refuses, so they stop well short of it and leave deeper documents to it. Real
+/// manifests nest about 15 levels.
+pub const MAX_FAST_DEPTH: usize = 64;
+
 /// The 1-based line where `text`'s flow nesting first exceeds [`MAX_FLOW_DEPTH`], counted
 /// naively: brackets in strings and comments count too, and closers never go below zero. A
 /// real document cannot be nested that deep (the parser would refuse it), and a false positive
