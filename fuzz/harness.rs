@@ -9,7 +9,7 @@
 use ess_guard::cli::GuardArgs;
 use ess_guard::engine::{self, FailOn, Verdict};
 use ess_guard::inject;
-use ess_guard::manifest::{ParseMode, Stream};
+use ess_guard::manifest::{yaml, Body, ParseMode, Stream};
 use ess_guard::render;
 use ess_guard::source::Observed;
 use ess_guard::state::MarkerState;
@@ -38,6 +38,22 @@ pub fn stream(data: &[u8]) {
             "Full parsed but Relevant failed: {:?}",
             relevant.err()
         );
+    }
+    // Conversely, every document Relevant mode read into the model (fast readers included) is
+    // one the full parser reads too; only documents it passed through unread (`Opaque`) may be
+    // ones Full refuses. Otherwise `check` (Full) and `post-render` (Relevant) would judge the
+    // same document differently.
+    if let Ok(stream) = &relevant {
+        for doc in &stream.docs {
+            if matches!(doc.body, Body::Resource(_) | Body::List(_)) {
+                if let Err(e) = yaml::parse_document(stream.body_text(doc)) {
+                    panic!(
+                        "Relevant read document {} that the full parser refuses: {e}",
+                        doc.index
+                    );
+                }
+            }
+        }
     }
     let mut facts_by_mode = Vec::new();
     // What each mode decides and writes, per stored marker and hardening: must be identical.
