@@ -626,13 +626,21 @@ fn is_blank(body: &str) -> bool {
     if !blank_lines {
         return false;
     }
-    let bytes = body.as_bytes();
-    let other_break = bytes
-        .iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-        || body.contains(['\u{85}', '\u{2028}', '\u{2029}']);
-    !other_break
+    !other_line_breaks(body)
+}
+
+/// Whether `text` breaks lines anywhere but at `\n` (or `\r\n`): at a lone `\r`, or at NEL, LS
+/// or PS, which libyaml (YAML 1.1) also treats as line breaks. The line-based shortcuts (the
+/// blank test above, the kind prescan below) are only sound without them: `a: 1\rkind: X` is two
+/// keys to the parser. One memchr pass for the candidate bytes, so it costs little on the
+/// documents it runs on.
+fn other_line_breaks(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr3_iter(b'\r', 0xC2, 0xE2, bytes).any(|i| match bytes.get(i) {
+        Some(b'\r') => bytes.get(i + 1) != Some(&b'\n'),
+        Some(0xC2) => bytes.get(i + 1) == Some(&0x85),
+        _ => bytes.get(i + 1) == Some(&0x80) && matches!(bytes.get(i + 2), Some(0xA8 | 0xA9)),
+    })
 }
 
 /// The kind from a column-0 `kind:` line, without parsing.
@@ -645,8 +653,10 @@ fn prescan_kind(body: &str) -> Option<&str> {
             // A second column-0 `kind:` is a duplicate key and the last one wins (as in
             // Kubernetes): only a full parse can tell, so do not skip the document.
             let duplicate = memchr::memmem::find(value.as_bytes(), b"\nkind:").is_some();
-            return (!duplicate && !kind.is_empty() && !kind.contains([' ', '#', '{', '[']))
-                .then_some(kind);
+            // A Kubernetes kind is alphanumeric; anything else (a comment, a flow value, a
+            // lone `\r` joining the next key to it) is left to the parser.
+            let alphanumeric = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric());
+            return (!duplicate && alphanumeric).then_some(kind);
         }
         let next = memchr::memmem::find(rest.as_bytes(), b"\nkind:")?;
         rest = &rest[next + 1..];
@@ -703,7 +713,10 @@ fn read_document(
     }
     if mode == ParseMode::Relevant {
         if let Some(kind) = prescan_kind(body_text) {
-            if !relevant(kind, body_text) {
+            // Passing a document through unread is only sound when its lines are the parser's
+            // lines: a lone `\r` can hide a second `kind:` from the prescan (the `stream` fuzz
+            // target found a Synapse StatefulSet passed through this way).
+            if !relevant(kind, body_text) && !other_line_breaks(body_text) {
                 return Ok(Document {
                     index,
                     chunk,
@@ -978,6 +991,30 @@ mod tests {
                 kind: "ConfigMap".into()
             }
         );
+    }
+
+    #[test]
+    fn lone_carriage_returns_never_hide_a_kind_from_relevant_mode() {
+        // Found by the `stream` fuzz target: `kind: StatefulSet\rmetadata:` prescanned as the
+        // kind "StatefulSet\rmetadata:", irrelevant, so a Synapse StatefulSet passed through
+        // unread. And a lone `\r` can hide a second (winning) `kind:` behind an irrelevant one.
+        let sts = "apiVersion: apps/v1\nkind: StatefulSet\rmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\n";
+        let hidden = "apiVersion: apps/v1\nkind: Service\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\nx: 1\rkind: StatefulSet\n";
+        for text in [sts, hidden] {
+            for mode in [ParseMode::Full, ParseMode::Relevant] {
+                let s = Stream::parse("t", text.as_bytes().to_vec(), mode).expect("parses");
+                let Body::Resource(r) = &s.docs[0].body else {
+                    panic!("{mode:?} did not read {text:?}: {:?}", s.docs[0].body);
+                };
+                assert_eq!(r.kind(), "StatefulSet", "{mode:?} {text:?}");
+            }
+        }
+        assert!(other_line_breaks("a: 1\rb: 2\n"));
+        assert!(other_line_breaks("a: 1\u{85}b: 2\n"));
+        assert!(other_line_breaks("a: 1\u{2028}b: 2\n"));
+        assert!(!other_line_breaks("a: 1\r\nb: \u{e9}\u{20ac}\n"));
+        assert_eq!(prescan_kind("kind: Service\r\nx: 1\n"), Some("Service"));
+        assert_eq!(prescan_kind("kind: Service # c\n"), None);
     }
 
     #[test]
