@@ -21,7 +21,7 @@ mod scenarios;
 use std::time::Duration;
 
 use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
-use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, STATES};
+use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, REUSE_VALUES, STATES};
 use serde_json::{json, Value};
 
 const USER: &str = "system:serviceaccount:ess:ess-guard";
@@ -464,16 +464,7 @@ fn least_privilege_post_render_needs_only_get_configmaps() {
     );
     let run = guard(
         &server,
-        &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--state",
-            "legacy_auth",
-        ],
+        &[&REUSE_VALUES[..], &["--state", "legacy_auth"]].concat(),
         None,
     );
     assert_eq!(run.code, 3);
@@ -513,16 +504,7 @@ fn least_privilege_recover_and_reuse_values() {
     assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
     let run = guard(
         &server,
-        &[
-            "values",
-            "--reuse-values",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--state",
-            "legacy_auth",
-        ],
+        &[&REUSE_VALUES[..], &["--state", "legacy_auth"]].concat(),
         None,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -647,18 +629,16 @@ fn values_reuse_values_from_a_release_secret_made_by_kubectl() {
     let run = guard(
         &server,
         &[
-            "values",
-            "--reuse-values",
-            "--live",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--set",
-            "matrixAuthenticationService.syn2mas.dryRun=false",
-            "--format",
-            "json",
-        ],
+            &REUSE_VALUES[..],
+            &[
+                "--live",
+                "--set",
+                "matrixAuthenticationService.syn2mas.dryRun=false",
+                "--format",
+                "json",
+            ],
+        ]
+        .concat(),
         None,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -683,16 +663,14 @@ fn values_reuse_values_from_a_release_secret_made_by_kubectl() {
     let run = guard(
         &server,
         &[
-            "values",
-            "--reuse-values",
-            "--live",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--set",
-            "matrixAuthenticationService.syn2mas.enabled=false",
-        ],
+            &REUSE_VALUES[..],
+            &[
+                "--live",
+                "--set",
+                "matrixAuthenticationService.syn2mas.enabled=false",
+            ],
+        ]
+        .concat(),
         None,
     );
     assert_eq!(run.code, 1, "{}", run.stderr);

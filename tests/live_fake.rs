@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use cluster::{ess_guard, helm_release_secret, Run};
 use fake_apiserver::{Behaviour, FakeApiServer, Fault, RecordedRequest};
-use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, STATES};
+use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, REUSE_VALUES, STATES};
 use serde_json::{json, Value};
 
 const MARKERS_PATH: &str = "/api/v1/namespaces/ess/configmaps/ess-markers";
@@ -1444,17 +1444,7 @@ fn step1_config() -> Value {
 
 /// `ess-guard values --reuse-values` for release `ess` in namespace `ess`, plus `extra`.
 fn reuse_values(kubeconfig: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "values",
-        "--reuse-values",
-        "-r",
-        "ess",
-        "-n",
-        "ess",
-        "--kubeconfig",
-        kubeconfig,
-    ];
-    args.extend_from_slice(extra);
+    let args = [&REUSE_VALUES[..], &["--kubeconfig", kubeconfig], extra].concat();
     ess_guard(&args, None, &[])
 }
 

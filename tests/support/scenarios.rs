@@ -17,6 +17,10 @@ pub const STATES: [&str; 4] = [
     "delegated_auth",
 ];
 
+/// `ess-guard values --reuse-values` for release `ess` in namespace `ess`; callers add the
+/// kubeconfig, the state and the value flags.
+pub const REUSE_VALUES: [&str; 6] = ["values", "--reuse-values", "-r", "ess", "-n", "ess"];
+
 /// The example renders under `examples/renders/`: before the migration and its three steps.
 pub const RENDERS: [&str; 4] = ["legacy", "step1", "step2", "step3"];
 
