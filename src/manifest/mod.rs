@@ -1015,6 +1015,20 @@ mod tests {
         assert!(!other_line_breaks("a: 1\r\nb: \u{e9}\u{20ac}\n"));
         assert_eq!(prescan_kind("kind: Service\r\nx: 1\n"), Some("Service"));
         assert_eq!(prescan_kind("kind: Service # c\n"), None);
+        // Other spellings of a kind that only the parser resolves: an escape in a quoted kind,
+        // a block scalar. Each was taken as an unknown kind before the alphanumeric rule.
+        for text in [
+            "apiVersion: apps/v1\nkind: \"State\\x66ulSet\"\nmetadata: {name: s}\n",
+            "apiVersion: apps/v1\nkind: >-\n  StatefulSet\nmetadata: {name: s}\n",
+            "apiVersion: apps/v1\nkind: |-\n  StatefulSet\nmetadata: {name: s}\n",
+        ] {
+            assert_eq!(prescan_kind(text), None, "{text:?}");
+            let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect(text);
+            let Body::Resource(r) = &s.docs[0].body else {
+                panic!("not read: {text:?}");
+            };
+            assert_eq!(r.kind(), "StatefulSet", "{text:?}");
+        }
     }
 
     #[test]
