@@ -393,8 +393,14 @@ pub const RELEVANT: &[(&str, &[&str])] = &[
 /// True when a document of `kind` with this text may matter to the guard. A document that may
 /// be a hook (its text names `helm.sh/hook`) always does: whether the render shows hooks at all
 /// decides the format and whether the markers and check-config hooks are known to be missing.
+///
+/// The needles are searched in the text, the guard reads parsed values, and the two differ only
+/// through escapes (`"matrix-se\x72ver"` is `matrix-server` to the parser), so a document with a
+/// backslash is always parsed. Helm's templates write none in the objects the guard reads.
 fn relevant(kind: &str, text: &str) -> bool {
-    if kind == "List" || memchr::memmem::find(text.as_bytes(), HOOK_ANNOTATION.as_bytes()).is_some()
+    if kind == "List"
+        || memchr::memmem::find(text.as_bytes(), HOOK_ANNOTATION.as_bytes()).is_some()
+        || memchr::memchr(b'\\', text.as_bytes()).is_some()
     {
         return true;
     }
@@ -1029,6 +1035,25 @@ mod tests {
             };
             assert_eq!(r.kind(), "StatefulSet", "{text:?}");
         }
+    }
+
+    #[test]
+    fn escaped_needles_do_not_pass_a_document_through() {
+        // The parser resolves escapes; the needle search does not.
+        let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: \"matrix-se\\x72ver\"\n    app.kubernetes.io/name: synapse-main\n";
+        let hook = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n  annotations:\n    \"helm.sh/h\\x6fok\": pre-upgrade\n";
+        for text in [sts, hook] {
+            let s = Stream::parse("t", text.as_bytes().to_vec(), ParseMode::Relevant).expect(text);
+            assert!(matches!(s.docs[0].body, Body::Resource(_)), "{text:?}");
+        }
+        let s = Stream::parse("t", sts.as_bytes().to_vec(), ParseMode::Relevant).expect("sts");
+        let Body::Resource(r) = &s.docs[0].body else {
+            panic!("not read")
+        };
+        assert_eq!(
+            r.label("app.kubernetes.io/component"),
+            Some("matrix-server")
+        );
     }
 
     #[test]
