@@ -390,28 +390,32 @@ pub const RELEVANT: &[(&str, &[&str])] = &[
     ("ServiceAccount", &["syn2mas"]),
 ];
 
-/// True when a document of `kind` with this text may matter to the guard. A document that may
-/// be a hook (its text names `helm.sh/hook`) always does: whether the render shows hooks at all
-/// decides the format and whether the markers and check-config hooks are known to be missing.
+/// True when a document of `kind` with this text may matter to the guard, or when its text
+/// cannot be trusted to show that it does not: the one place that decides whether
+/// [`ParseMode::Relevant`] may pass a document through unread.
 ///
-/// The needles are searched in the text, the guard reads parsed values, and the two differ only
-/// through escapes (`"matrix-se\x72ver"` is `matrix-server` to the parser), so a document with a
-/// backslash is always parsed. Helm's templates write none in the objects the guard reads.
+/// A document that may be a hook (its text names `helm.sh/hook`) always matters: whether the
+/// render shows hooks at all decides the format and whether the markers and check-config hooks
+/// are known to be missing. Otherwise the kind's needles decide, searched in the text while the
+/// guard reads parsed values. The two differ only through escapes (`"matrix-se\x72ver"` is
+/// `matrix-server` to the parser) and through line breaks the `\n`-based prescan does not see (a
+/// lone `\r` can hide a second, winning `kind:`; the `stream` fuzz target found a Synapse
+/// StatefulSet passed through that way), so a document with either is always parsed. Helm's
+/// templates write neither in the objects the guard reads.
 fn relevant(kind: &str, text: &str) -> bool {
-    if kind == "List"
-        || memchr::memmem::find(text.as_bytes(), HOOK_ANNOTATION.as_bytes()).is_some()
-        || memchr::memchr(b'\\', text.as_bytes()).is_some()
-    {
-        return true;
-    }
-    RELEVANT
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .is_some_and(|(_, needles)| {
-            needles
-                .iter()
-                .any(|n| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some())
-        })
+    let bytes = text.as_bytes();
+    kind == "List"
+        || memchr::memmem::find(bytes, HOOK_ANNOTATION.as_bytes()).is_some()
+        || RELEVANT
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .is_some_and(|(_, needles)| {
+                needles
+                    .iter()
+                    .any(|n| memchr::memmem::find(bytes, n.as_bytes()).is_some())
+            })
+        || memchr::memchr(b'\\', bytes).is_some()
+        || other_line_breaks(text)
 }
 
 /// A whole render: the input bytes and the documents over them.
@@ -637,7 +641,7 @@ fn is_blank(body: &str) -> bool {
 
 /// Whether `text` breaks lines anywhere but at `\n` (or `\r\n`): at a lone `\r`, or at NEL, LS
 /// or PS, which libyaml (YAML 1.1) also treats as line breaks. The line-based shortcuts (the
-/// blank test above, the kind prescan below) are only sound without them: `a: 1\rkind: X` is two
+/// blank test above, the kind prescan that [`relevant`] vouches for) are only sound without them: `a: 1\rkind: X` is two
 /// keys to the parser. One memchr pass for the candidate bytes, so it costs little on the
 /// documents it runs on.
 fn other_line_breaks(text: &str) -> bool {
@@ -719,10 +723,7 @@ fn read_document(
     }
     if mode == ParseMode::Relevant {
         if let Some(kind) = prescan_kind(body_text) {
-            // Passing a document through unread is only sound when its lines are the parser's
-            // lines: a lone `\r` can hide a second `kind:` from the prescan (the `stream` fuzz
-            // target found a Synapse StatefulSet passed through this way).
-            if !relevant(kind, body_text) && !other_line_breaks(body_text) {
+            if !relevant(kind, body_text) {
                 return Ok(Document {
                     index,
                     chunk,

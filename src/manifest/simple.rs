@@ -9,7 +9,7 @@
 //! reader handles that shape at several hundred MB/s.
 //!
 //! **Why it is exact.** It accepts only: ASCII text without control characters and with no more
-//! `[`/`{` than the full parse's nesting guard allows (see [`readable`]); content lines
+//! `[`/`{` than the full parse's nesting guard allows (see `readable`); content lines
 //! that are `key: value` or `key:` (a nested mapping on the more indented lines that follow, or
 //! null), at consistent indentation; keys that are plain (a letter or digit, then letters,
 //! digits, `_`, `.`, `/`, `-`; resolved like any plain scalar, as `KeySeed` does) or quoted
