@@ -366,19 +366,16 @@ struct Reader<'a> {
     path: String,
     dups: Vec<String>,
     /// Mappings open around the current line.
-    depth: usize,
+    depth: super::yaml::FastDepth,
 }
 
 impl Reader<'_> {
     /// A mapping one level deeper; declines past [`super::yaml::MAX_FAST_DEPTH`], which the
     /// parser's own recursion limit is well above.
     fn mapping(&mut self, indent: usize) -> Option<Map<String, Value>> {
-        if self.depth >= super::yaml::MAX_FAST_DEPTH {
-            return None;
-        }
-        self.depth += 1;
+        self.depth.enter()?;
         let map = self.mapping_entries(indent);
-        self.depth -= 1;
+        self.depth.leave();
         map
     }
 
@@ -540,7 +537,7 @@ pub fn parse_parts(parts: &[&str]) -> Option<Parsed> {
         lines,
         path: String::new(),
         dups: Vec::new(),
-        depth: 0,
+        depth: Default::default(),
     };
     let map = reader.mapping(root)?;
     if reader.lines.next().is_some() {

@@ -42,7 +42,7 @@ struct Checker<'a> {
     path: String,
     dups: Vec<String>,
     /// Mappings and sequences open around the current line (see [`nest`](Checker::nest)).
-    depth: usize,
+    depth: super::yaml::FastDepth,
 }
 
 /// What follows `key:` or `- ` on a line, once classified.
@@ -160,12 +160,9 @@ impl<'a> Checker<'a> {
     ///
     /// [`yaml::MAX_FAST_DEPTH`]: super::yaml::MAX_FAST_DEPTH
     fn nest(&mut self, f: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
-        if self.depth >= super::yaml::MAX_FAST_DEPTH {
-            return None;
-        }
-        self.depth += 1;
+        self.depth.enter()?;
         let result = f(self);
-        self.depth -= 1;
+        self.depth.leave();
         result
     }
 
@@ -327,7 +324,7 @@ pub fn document(body: &str) -> Option<Vec<String>> {
         next: None,
         path: String::new(),
         dups: Vec::new(),
-        depth: 0,
+        depth: Default::default(),
     };
     let root = c.peek()?;
     if root.indent != 0 {

@@ -34,6 +34,22 @@ pub const MAX_FLOW_DEPTH: usize = 128;
 /// manifests nest about 15 levels.
 pub const MAX_FAST_DEPTH: usize = 64;
 
+/// How deep a fast reader is, bounded by [`MAX_FAST_DEPTH`]: the one place both readers check it.
+#[derive(Debug, Default)]
+pub(super) struct FastDepth(usize);
+
+impl FastDepth {
+    /// One level deeper, or `None` (decline the document) past [`MAX_FAST_DEPTH`].
+    pub(super) fn enter(&mut self) -> Option<()> {
+        (self.0 < MAX_FAST_DEPTH).then(|| self.0 += 1)
+    }
+
+    /// Back out of the level [`enter`](FastDepth::enter) opened.
+    pub(super) fn leave(&mut self) {
+        self.0 -= 1;
+    }
+}
+
 /// The 1-based line where `text`'s flow nesting first exceeds [`MAX_FLOW_DEPTH`], counted
 /// naively: brackets in strings and comments count too, and closers never go below zero. A
 /// real document cannot be nested that deep (the parser would refuse it), and a false positive
