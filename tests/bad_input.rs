@@ -151,6 +151,9 @@ fn values_case(name: &str, path: &Path, expect: &[&str]) {
 }
 
 const SYNAPSE_CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-synapse\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse\n";
+/// The head of a Synapse StatefulSet, up to its labels: a document post-render reads by its
+/// skeleton on the fast path.
+const SYNAPSE_STS: &str = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\n";
 
 /// A render whose second document is `doc`, behind a valid one, with a `# Source:` comment.
 fn generated(dir: &Path, name: &str, doc: &[u8]) -> PathBuf {
@@ -407,7 +410,7 @@ fn ten_thousand_levels_of_nesting() {
 fn quoted_brackets_over_the_nesting_guard_are_refused_by_every_command() {
     let dir = tempdir();
     let sts = format!(
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\n    example.com/note: \"{}\"\nspec:\n  replicas: 1\n",
+        "{SYNAPSE_STS}    example.com/note: \"{}\"\nspec:\n  replicas: 1\n",
         "[".repeat(129)
     );
     let path = generated(dir.path(), "quoted-brackets.yaml", sts.as_bytes());
@@ -432,9 +435,7 @@ fn deep_block_nesting_in_a_statefulset_is_refused_by_every_command() {
     let deep: String = (0..200)
         .map(|k| format!("{}a{k}:\n", "  ".repeat(k + 1)))
         .collect();
-    let sts = format!(
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: ess-synapse-main\n  labels:\n    app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/name: synapse-main\nspec:\n  replicas: 1\nextra:\n{deep}"
-    );
+    let sts = format!("{SYNAPSE_STS}spec:\n  replicas: 1\nextra:\n{deep}");
     let path = generated(dir.path(), "deep-sts.yaml", sts.as_bytes());
     render_case("deep-sts", &path, &[GENERATED_SOURCE, "recursion limit"]);
 }
