@@ -60,6 +60,8 @@ pub fn stream(data: &[u8]) {
     let mut outcomes_by_mode: Vec<Vec<String>> = Vec::new();
     for parsed in [full, relevant] {
         let mut outcomes = Vec::new();
+        // Full refusing a stream that Relevant reads is by design (Relevant passes unrelated
+        // documents through unread, checked above); every later step must agree between modes.
         let Ok(stream) = parsed else { continue };
         // The documents cover the input exactly, in order.
         let joined: String = stream.docs.iter().map(|d| stream.raw(d)).collect();
@@ -69,12 +71,20 @@ pub fn stream(data: &[u8]) {
             // Messages are one line.
             assert!(!doc.label().contains('\n'));
         }
-        let Ok(facts) = render::facts_from_stream(&stream) else {
-            continue;
+        // A mode that cannot model the stream is an outcome to compare, not a case to skip:
+        // post-render (Relevant) failing where check (Full) succeeds, or the reverse, is a
+        // disagreement between the two commands.
+        let facts = match render::facts_from_stream(&stream) {
+            Ok(facts) => facts,
+            Err(e) => {
+                facts_by_mode.push(Err(e.to_string()));
+                outcomes_by_mode.push(outcomes);
+                continue;
+            }
         };
         let mut comparable = facts.clone();
         comparable.notes.clear();
-        facts_by_mode.push(comparable);
+        facts_by_mode.push(Ok(comparable));
         for state in MarkerState::ALL {
             let observed = Observed {
                 state,
