@@ -185,9 +185,12 @@ pub struct GuardArgs {
     /// Treat the input as Helm 3 or Helm 4 post-renderer input (default: detect).
     #[arg(long, value_name = "3|4", value_parser = clap::value_parser!(u8).range(3..=4))]
     pub helm_version: Option<u8>,
-    /// Seconds the syn2mas Job waits for Synapse pods to stop (SYN2MAS_SCALE_DOWN_MAX_RETRIES).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub scale_down_timeout: u32,
+    /// Set SYN2MAS_SCALE_DOWN_MAX_RETRIES on the syn2mas Job: how many ~1 s retries it waits for
+    /// Synapse's pods to stop after the StatefulSets are down (matrix-tools' default: 60). A value
+    /// set in matrixAuthenticationService.syn2mas.extraEnv is kept (and reported). The wait for
+    /// the StatefulSets themselves has no cap in matrix-tools.
+    #[arg(long, visible_alias = "scale-down-timeout", value_name = "N")]
+    pub scale_down_retries: Option<u32>,
     /// Do not reorder or bound the chart's syn2mas hook (annotations are still added).
     #[arg(long)]
     pub no_harden: bool,
@@ -195,6 +198,15 @@ pub struct GuardArgs {
     /// default skips the others for speed; `check` always parses everything).
     #[arg(long)]
     pub full_parse: bool,
+}
+
+impl From<&GuardArgs> for crate::inject::Options {
+    fn from(args: &GuardArgs) -> Self {
+        crate::inject::Options {
+            no_harden: args.no_harden,
+            scale_down_retries: args.scale_down_retries,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
