@@ -462,6 +462,96 @@ pub fn build(
 mod tests {
     use super::*;
 
+    use crate::manifest::ParseMode;
+
+    /// A render of a ConfigMap labelled with `chart`, and a markers pre-check Job with `markers`.
+    fn render(chart: Option<&str>, markers: Option<&str>) -> Stream {
+        let mut text =
+            String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-synapse\n");
+        if let Some(chart) = chart {
+            text.push_str(&format!("  labels:\n    helm.sh/chart: \"{chart}\"\n"));
+        }
+        if let Some(markers) = markers {
+            text.push_str(&format!(
+                "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: ess-deployment-markers-pre\n  labels:\n    app.kubernetes.io/name: deployment-markers-pre\nspec:\n  template:\n    spec:\n      containers:\n      - name: deployment-markers\n        args: [deployment-markers, -step, pre, -markers, \"{markers}\"]\n"
+            ));
+        }
+        Stream::parse("test", text.into_bytes(), ParseMode::Full).expect("parses")
+    }
+
+    const OLD_STEP2: &str = "ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth";
+    const NEW_STEP2: &str =
+        "ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth;syn2mas_migrated";
+
+    #[test]
+    fn shape_from_the_chart_label() {
+        for (version, shape) in [
+            ("matrix-stack-26.8.2-dev", JobShape::Chart26_8),
+            ("matrix-stack-26.8.1", JobShape::Chart26_8),
+            ("matrix-stack-25.6.2", JobShape::Chart26_8),
+            ("matrix-stack-26.8.2-dev-pr1584", JobShape::Pr1584),
+        ] {
+            assert_eq!(
+                detect_shape(&render(Some(version), None)),
+                Ok(shape),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn shape_from_the_markers_allowed_list() {
+        assert_eq!(
+            detect_shape(&render(None, Some(OLD_STEP2))),
+            Ok(JobShape::Chart26_8)
+        );
+        assert_eq!(
+            detect_shape(&render(None, Some(NEW_STEP2))),
+            Ok(JobShape::Pr1584)
+        );
+        // A version the table does not know is settled by the chart's own marker semantics.
+        assert_eq!(
+            detect_shape(&render(Some("matrix-stack-27.1.0"), Some(NEW_STEP2))),
+            Ok(JobShape::Pr1584)
+        );
+    }
+
+    #[test]
+    fn unknown_or_contradicting_chart_is_a_list_not_a_guess() {
+        let unknown =
+            detect_shape(&render(Some("matrix-stack-27.1.0"), None)).expect_err("unknown");
+        assert!(unknown.iter().any(|u| u.contains("27.1.0")), "{unknown:?}");
+        let nothing = detect_shape(&render(None, None)).expect_err("nothing known");
+        assert!(
+            nothing.iter().any(|u| u.contains("chart version")),
+            "{nothing:?}"
+        );
+        let conflict = detect_shape(&render(Some("matrix-stack-26.8.2-dev"), Some(NEW_STEP2)))
+            .expect_err("label and markers disagree");
+        assert!(
+            conflict.iter().any(|u| u.contains("markers pre-check")),
+            "{conflict:?}"
+        );
+    }
+
+    #[test]
+    fn weights_stay_in_the_charts_set_and_after_what_must_run_first() {
+        // check-config at 0 (and the markers pre-check at -10): 10.
+        assert_eq!(weight_after(0), 10);
+        // check-config disabled: after the markers pre-check at -10.
+        assert_eq!(weight_after(-10), 0);
+        assert_eq!(weight_after(-1), 0);
+        // Nothing in the chart's set is late enough: the next weight, outside the set.
+        assert_eq!(weight_after(10), 11);
+        for after in [-11, -10, -1, 0, 5, 9] {
+            assert!(
+                CHART_JOB_HOOK_WEIGHTS.contains(&weight_after(after)),
+                "{after}"
+            );
+            assert!(weight_after(after) > after);
+        }
+    }
+
     #[test]
     fn secret_volume_names_are_valid_and_stable() {
         let v = secret_volume("ess-synapse-hook");
