@@ -45,7 +45,7 @@ pub enum Command {
     Markers(MarkersArgs),
     /// Scale Synapse back to the replicas recorded before a failed migration.
     Recover(RecoverArgs),
-    /// List the rules (`--format markdown` writes docs/rules.md).
+    /// List the rules (`-o markdown` writes docs/rules.md).
     Rules(RulesArgs),
     /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.
     Completions(CompletionsArgs),
@@ -167,7 +167,15 @@ pub struct CheckArgs {
     pub state_map: Option<PathBuf>,
     #[command(flatten)]
     pub intent: IntentArgs,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: CheckFormat,
     /// Lowest severity that rejects.
     #[arg(long, value_enum, default_value_t)]
@@ -250,7 +258,14 @@ pub struct ValuesArgs {
     #[arg(long)]
     pub fix: bool,
     /// Output format of the merged values.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
     #[arg(long, value_enum, default_value_t)]
     pub fail_on: FailOnArg,
@@ -272,7 +287,15 @@ pub struct PlanArgs {
     /// Chart reference used in the printed command.
     #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
     pub chart: String,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
 }
 
@@ -288,7 +311,15 @@ pub enum MarkersAction {
     Get {
         #[command(flatten)]
         state: StateArgs,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format.
+        #[arg(
+            short = 'o',
+            long = "output",
+            visible_alias = "format",
+            value_name = "FORMAT",
+            value_enum,
+            default_value_t
+        )]
         format: ValuesFormat,
     },
 }
@@ -304,7 +335,15 @@ pub struct RecoverArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: RulesFormat,
 }
 
@@ -346,6 +385,47 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// One spelling for the output format in every command that has one: `-o`/`--output` as in
+    /// kubectl, conftest and helm-diff, with `--format` kept as an alias.
+    #[test]
+    fn every_format_choice_takes_o_output_and_format() {
+        let format_of = |args: &[&str]| -> String {
+            let cli = Cli::try_parse_from(args)
+                .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
+            match cli.command {
+                Command::Check(a) => format!("{:?}", a.format),
+                Command::Values(a) => format!("{:?}", a.format),
+                Command::Plan(a) => format!("{:?}", a.format),
+                Command::Markers(MarkersArgs {
+                    action: MarkersAction::Get { format, .. },
+                }) => format!("{format:?}"),
+                Command::Rules(a) => format!("{:?}", a.format),
+                Command::Diff(a) => format!("{:?}", a.output),
+                other => panic!("{other:?} has no output format"),
+            }
+        };
+        for (command, value, expected) in [
+            (&["check"][..], "json", "Json"),
+            (&["values"][..], "json", "Json"),
+            (&["plan"][..], "json", "Json"),
+            (&["markers", "get"][..], "json", "Json"),
+            (&["rules"][..], "markdown", "Markdown"),
+            (&["diff", "a.yaml", "b.yaml"][..], "summary", "Summary"),
+        ] {
+            for flag in ["-o", "--output", "--format"] {
+                let mut args = vec!["ess-guard"];
+                args.extend_from_slice(command);
+                args.extend([flag, value]);
+                assert_eq!(format_of(&args), expected, "{args:?}");
+            }
+            let mut joined = vec!["ess-guard"];
+            joined.extend_from_slice(command);
+            let equals = format!("--output={value}");
+            joined.push(&equals);
+            assert_eq!(format_of(&joined), expected, "{joined:?}");
+        }
     }
 
     #[test]
