@@ -252,7 +252,7 @@ fn harden(plan: &mut Plan, index: usize, job: &Resource, after_weight: i64, opti
         // it) or from an earlier ess-guard pass: it is kept, and a different request is reported.
         (Some(asked), Some(value), _) if *value != asked.to_string() => {
             notes.push(format!(
-                "{} is \"{value}\" in the chart values (matrixAuthenticationService.syn2mas.extraEnv) and is kept; --scale-down-retries {asked} was not applied",
+                "{} is already \"{value}\" in the Job (set through matrixAuthenticationService.syn2mas.extraEnv, or by an earlier ess-guard run) and is kept; --scale-down-retries {asked} was not applied",
                 syn2mas_job::SCALE_DOWN_RETRIES_ENV
             ));
             pod_wait(value, "set in the values, kept")
