@@ -6,7 +6,6 @@
 // Each fuzz target uses one of the functions.
 #![allow(dead_code)]
 
-use ess_guard::cli::GuardArgs;
 use ess_guard::engine::{self, FailOn, Verdict};
 use ess_guard::inject;
 use ess_guard::manifest::{yaml, Body, ParseMode, Stream};
@@ -17,12 +16,11 @@ use ess_guard::values::merge::HelmVersion;
 use ess_guard::values::strvals::{self, SetKind};
 use serde_json::{json, Value};
 
-fn guard_args(no_harden: bool) -> GuardArgs {
-    GuardArgs {
-        helm_version: None,
-        scale_down_timeout: 300,
+/// Hardening with every edit enabled (the retry count too), so the fuzzers reach each one.
+fn guard_args(no_harden: bool) -> inject::Options {
+    inject::Options {
         no_harden,
-        full_parse: false,
+        scale_down_retries: Some(300),
     }
 }
 

@@ -45,7 +45,7 @@ pub enum Command {
     Markers(MarkersArgs),
     /// Scale Synapse back to the replicas recorded before a failed migration.
     Recover(RecoverArgs),
-    /// List the rules (`--format markdown` writes docs/rules.md).
+    /// List the rules (`-o markdown` writes docs/rules.md).
     Rules(RulesArgs),
     /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.
     Completions(CompletionsArgs),
@@ -167,7 +167,15 @@ pub struct CheckArgs {
     pub state_map: Option<PathBuf>,
     #[command(flatten)]
     pub intent: IntentArgs,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: CheckFormat,
     /// Lowest severity that rejects.
     #[arg(long, value_enum, default_value_t)]
@@ -185,9 +193,12 @@ pub struct GuardArgs {
     /// Treat the input as Helm 3 or Helm 4 post-renderer input (default: detect).
     #[arg(long, value_name = "3|4", value_parser = clap::value_parser!(u8).range(3..=4))]
     pub helm_version: Option<u8>,
-    /// Seconds the syn2mas Job waits for Synapse pods to stop (SYN2MAS_SCALE_DOWN_MAX_RETRIES).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub scale_down_timeout: u32,
+    /// Set SYN2MAS_SCALE_DOWN_MAX_RETRIES on the syn2mas Job: how many ~1 s retries it waits for
+    /// Synapse's pods to stop after the StatefulSets are down (matrix-tools' default: 60). A value
+    /// set in matrixAuthenticationService.syn2mas.extraEnv is kept (and reported). The wait for
+    /// the StatefulSets themselves has no cap in matrix-tools.
+    #[arg(long, visible_alias = "scale-down-timeout", value_name = "N")]
+    pub scale_down_retries: Option<u32>,
     /// Do not reorder or bound the chart's syn2mas hook (annotations are still added).
     #[arg(long)]
     pub no_harden: bool,
@@ -195,6 +206,15 @@ pub struct GuardArgs {
     /// default skips the others for speed; `check` always parses everything).
     #[arg(long)]
     pub full_parse: bool,
+}
+
+impl From<&GuardArgs> for crate::inject::Options {
+    fn from(args: &GuardArgs) -> Self {
+        crate::inject::Options {
+            no_harden: args.no_harden,
+            scale_down_retries: args.scale_down_retries,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -238,7 +258,14 @@ pub struct ValuesArgs {
     #[arg(long)]
     pub fix: bool,
     /// Output format of the merged values.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
     #[arg(long, value_enum, default_value_t)]
     pub fail_on: FailOnArg,
@@ -260,7 +287,15 @@ pub struct PlanArgs {
     /// Chart reference used in the printed command.
     #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
     pub chart: String,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
 }
 
@@ -276,7 +311,15 @@ pub enum MarkersAction {
     Get {
         #[command(flatten)]
         state: StateArgs,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format.
+        #[arg(
+            short = 'o',
+            long = "output",
+            visible_alias = "format",
+            value_name = "FORMAT",
+            value_enum,
+            default_value_t
+        )]
         format: ValuesFormat,
     },
 }
@@ -292,7 +335,15 @@ pub struct RecoverArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: RulesFormat,
 }
 
@@ -334,6 +385,47 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// One spelling for the output format in every command that has one: `-o`/`--output` as in
+    /// kubectl, conftest and helm-diff, with `--format` kept as an alias.
+    #[test]
+    fn every_format_choice_takes_o_output_and_format() {
+        let format_of = |args: &[&str]| -> String {
+            let cli = Cli::try_parse_from(args)
+                .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
+            match cli.command {
+                Command::Check(a) => format!("{:?}", a.format),
+                Command::Values(a) => format!("{:?}", a.format),
+                Command::Plan(a) => format!("{:?}", a.format),
+                Command::Markers(MarkersArgs {
+                    action: MarkersAction::Get { format, .. },
+                }) => format!("{format:?}"),
+                Command::Rules(a) => format!("{:?}", a.format),
+                Command::Diff(a) => format!("{:?}", a.output),
+                other => panic!("{other:?} has no output format"),
+            }
+        };
+        for (command, value, expected) in [
+            (&["check"][..], "json", "Json"),
+            (&["values"][..], "json", "Json"),
+            (&["plan"][..], "json", "Json"),
+            (&["markers", "get"][..], "json", "Json"),
+            (&["rules"][..], "markdown", "Markdown"),
+            (&["diff", "a.yaml", "b.yaml"][..], "summary", "Summary"),
+        ] {
+            for flag in ["-o", "--output", "--format"] {
+                let mut args = vec!["ess-guard"];
+                args.extend_from_slice(command);
+                args.extend([flag, value]);
+                assert_eq!(format_of(&args), expected, "{args:?}");
+            }
+            let mut joined = vec!["ess-guard"];
+            joined.extend_from_slice(command);
+            let equals = format!("--output={value}");
+            joined.push(&equals);
+            assert_eq!(format_of(&joined), expected, "{joined:?}");
+        }
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn run(
         return Ok(Guarded::rejected(stream, facts, report));
     }
     // act
-    let plan = inject::plan(&stream, &facts, &report.evaluation, guard)
+    let plan = inject::plan(&stream, &facts, &report.evaluation, &guard.into())
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     let mut plan_findings = plan.findings.clone();
     render::locate(&stream, &mut plan_findings);

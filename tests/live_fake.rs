@@ -894,7 +894,8 @@ fn helm3_capture_without_hooks_finds_release_and_namespace() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(RESTORE));
     assert!(
-        run.stdout.contains("SYN2MAS_SCALE_DOWN_MAX_RETRIES"),
+        run.stdout
+            .contains("ess-guard.element.io/hardened: \"true\""),
         "the Job edit was lost"
     );
     assert_one_marker_get(&server);

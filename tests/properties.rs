@@ -145,7 +145,7 @@ proptest! {
 fn guard_args() -> GuardArgs {
     GuardArgs {
         helm_version: None,
-        scale_down_timeout: 300,
+        scale_down_retries: None,
         no_harden: false,
         full_parse: false,
     }
