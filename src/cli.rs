@@ -87,6 +87,11 @@ pub struct StateArgs {
     /// Bound on every API request, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub timeout: u64,
+    /// The release must already exist on the cluster read: when the marker is absent and no
+    /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
+    /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
+    #[arg(long)]
+    pub expect_release: bool,
 }
 
 /// Values and intent, to settle what a render alone cannot show (Helm 3).

@@ -29,6 +29,7 @@ pub mod state;
 pub mod suppress;
 pub mod syn2mas_job;
 pub mod values;
+pub mod wrong_cluster;
 
 use std::io::IsTerminal;
 
