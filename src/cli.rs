@@ -214,7 +214,9 @@ pub struct PostRenderArgs {
     #[arg(long, env = "ESS_GUARD_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Do not write the report to /dev/tty.
-    #[arg(long, env = "ESS_GUARD_NO_TTY")]
+    // Boolish: ESS_GUARD_NO_TTY=1 (as tests/support/cluster.rs sets it) must work, not only
+    // `true`; clap's default parser for a flag's env refuses `1` with exit 2.
+    #[arg(long, env = "ESS_GUARD_NO_TTY", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_tty: bool,
     /// Also print a unified diff of what ess-guard changed (stderr, terminal, report); the
     /// manifests are still written to stdout.

@@ -28,6 +28,7 @@ pub mod source;
 pub mod state;
 pub mod suppress;
 pub mod syn2mas_job;
+pub mod unrendered;
 pub mod values;
 pub mod wrong_cluster;
 
@@ -38,6 +39,12 @@ use clap::Parser;
 /// Parses the process arguments and runs; returns the exit code. `main` only prints errors.
 pub fn main_with_args(args: Vec<String>) -> u8 {
     let args = cli::normalise_args(args, std::io::stdin().is_terminal());
+    if args.get(1).map(String::as_str) == Some("post-render") {
+        if let Err(e) = unrendered::refuse_unrendered(&args[2..]) {
+            crate::output::error_line(&e.to_string());
+            return e.exit_code();
+        }
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

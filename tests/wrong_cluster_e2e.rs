@@ -156,11 +156,7 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
     assert_eq!(run.stdout, "");
 
     // Pointed at prod, the stored legacy_auth marker decides: step 3 is refused there.
-    let run = post_render(
-        &c,
-        "step3",
-        &["--kube-context", "prod", "--expect-release"],
-    );
+    let run = post_render(&c, "step3", &["--kube-context", "prod", "--expect-release"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.stdout, "");
     assert!(
@@ -171,7 +167,11 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("[mas-requires-syn2mas]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[mas-requires-syn2mas]"),
+        "{}",
+        run.stderr
+    );
 
     // HELM_KUBECONTEXT (what Helm exports to plugins) selects the context too.
     let mut args = vec![
@@ -186,9 +186,17 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
         "--expect-release",
     ];
     args.push("--step=migrate");
-    let run = ess_guard(&args, Some(&render("step2")), &[("HELM_KUBECONTEXT", "prod")]);
+    let run = ess_guard(
+        &args,
+        Some(&render("step2")),
+        &[("HELM_KUBECONTEXT", "prod")],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!run.stderr.contains("no-release-on-cluster"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no-release-on-cluster"),
+        "{}",
+        run.stderr
+    );
 
     // The JSON report of `check --live` carries the same origin.
     let path = path_str(&scenarios::render_path("step2"));
@@ -227,13 +235,13 @@ fn an_absent_marker_with_release_history_is_the_right_cluster() {
     // The release predates the markers: no ConfigMap, but its Helm history is on prod.
     c.prod
         .kubectl(&["-n", "ess", "delete", "configmap", "ess-markers"], None);
-    let run = post_render(
-        &c,
-        "step2",
-        &["--kube-context", "prod", "--expect-release"],
-    );
+    let run = post_render(&c, "step2", &["--kube-context", "prod", "--expect-release"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(!run.stderr.contains("no-release-on-cluster"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no-release-on-cluster"),
+        "{}",
+        run.stderr
+    );
     // The history says Synapse without MAS: legacy_auth is inferred (step 2 stays allowed).
     assert!(run.stderr.contains("legacy-inferred"), "{}", run.stderr);
 
@@ -242,14 +250,14 @@ fn an_absent_marker_with_release_history_is_the_right_cluster() {
     c.prod.deny(&[&format!(
         "user={USER},verb=list,resource=secrets,namespace=ess"
     )]);
-    let run = post_render(
-        &c,
-        "step2",
-        &["--kube-context", "prod", "--expect-release"],
-    );
+    let run = post_render(&c, "step2", &["--kube-context", "prod", "--expect-release"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("could not be checked"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not be checked"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("403"), "{}", run.stderr);
     let run = post_render(&c, "step2", &["--kube-context", "prod"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
