@@ -53,6 +53,50 @@ pub enum Command {
     Man,
     /// Compare two renders resource by resource.
     Diff(crate::diff::DiffArgs),
+    /// Argo CD Config Management Plugin `generate`: helm template + guard; manifests on stdout
+    /// only when allowed (see examples/argocd).
+    ///
+    /// Reads ARGOCD_APP_NAME (release), ARGOCD_APP_NAMESPACE (namespace), KUBE_VERSION and the
+    /// plugin parameters chart, version, repo, values-files, release, namespace
+    /// (ARGOCD_APP_PARAMETERS, else PARAM_*). Any refusal or error: non-zero exit and nothing
+    /// on stdout (Argo CD would prune the application on an empty success).
+    Argocd(ArgocdArgs),
+    /// Lint Flux HelmRelease manifests for settings that defeat the migration guard
+    /// (disableHooks, rollback remediation). Reports in every `check` format.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArgocdArgs {
+    /// The application's folder (Argo CD runs `generate` in it).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The Helm binary that renders the chart.
+    #[arg(
+        long,
+        env = "ESS_GUARD_HELM",
+        default_value = "helm",
+        value_name = "PATH"
+    )]
+    pub helm: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LintArgs {
+    /// HelmRelease manifests: files, directories of YAML files, or `-` for stdin (the default).
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: CheckFormat,
+    /// Lowest severity that fails (exit 1).
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
 }
 
 /// Where the stored marker comes from.

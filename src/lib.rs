@@ -5,6 +5,7 @@
 //! ([`facts`], [`render`]) → decide ([`engine`], which alone calls the marker state machine in
 //! [`state`]) → act ([`inject`]) → report ([`report`], [`formats`]).
 
+pub mod argocd;
 pub mod cli;
 pub mod commands;
 pub mod diff;
@@ -12,6 +13,7 @@ pub mod emit;
 pub mod engine;
 pub mod error;
 pub mod facts;
+pub mod flux;
 pub mod formats;
 pub mod guard;
 pub mod inject;
