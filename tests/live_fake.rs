@@ -950,7 +950,7 @@ fn markers_get_text_and_json() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let want = format!(
-        "server:    {}\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
+        "server:    {}\ncontext:   fake\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
          label:     app.kubernetes.io/instance=ess-deployment-markers\n\
          label:     app.kubernetes.io/managed-by=matrix-tools-deployment-markers\n\
          label:     app.kubernetes.io/part-of=matrix-stack\n",
@@ -980,6 +980,7 @@ fn markers_get_text_and_json() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(v["server"], json!(server.url()));
+    assert_eq!(v["context"], json!("fake"));
     assert_eq!(v["namespace"], "ess");
     assert_eq!(v["configmap"], "ess-markers");
     assert_eq!(v["exists"], true);
