@@ -43,7 +43,10 @@ pub fn main_with_args(args: Vec<String>) -> u8 {
     let args = cli::normalise_args(args, std::io::stdin().is_terminal());
     if args.get(1).map(String::as_str) == Some("post-render") {
         if let Err(e) = unrendered::refuse_unrendered(&args[2..]) {
-            crate::output::error_line(&e.to_string());
+            // Before parsing, so --report may itself be unrendered: stderr (Helm 3 shows it)
+            // and the terminal (Helm 4 discards a plugin's stderr), as post-render does.
+            let tty = !unrendered::no_tty(&args[2..], std::env::var("ESS_GUARD_NO_TTY").ok());
+            let _ = crate::output::report(&format!("ess-guard: error: {e}\n"), tty, None);
             return e.exit_code();
         }
     }

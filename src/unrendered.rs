@@ -49,6 +49,15 @@ pub fn refuse_unrendered(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether `--no-tty` (or a truthy `ESS_GUARD_NO_TTY`) is among the raw arguments, for
+/// reporting this refusal the way post-render would.
+pub fn no_tty(args: &[String], env: Option<String>) -> bool {
+    let truthy = |v: &str| !matches!(v.trim(), "" | "0" | "false" | "no" | "off" | "n");
+    args.iter()
+        .any(|a| a == "--no-tty" || a.strip_prefix("--no-tty=").is_some_and(truthy))
+        || env.as_deref().is_some_and(truthy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +77,15 @@ mod tests {
         assert!(!text.contains('\n'));
         // Also as a separate value.
         assert!(refuse_unrendered(&v(&["--kube-context", "{{ .Release.KubeContext }}"])).is_err());
+    }
+
+    #[test]
+    fn no_tty_follows_the_flag_and_the_environment() {
+        assert!(no_tty(&v(&["--no-tty"]), None));
+        assert!(no_tty(&v(&[]), Some("1".into())));
+        assert!(!no_tty(&v(&[]), Some("0".into())));
+        assert!(!no_tty(&v(&["--no-tty=false"]), None));
+        assert!(!no_tty(&v(&["--release=ess"]), None));
     }
 
     #[test]
