@@ -92,7 +92,15 @@ pub struct LintArgs {
     /// HelmRelease manifests: files, directories of YAML files, or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format (the same formats as `check`).
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: CheckFormat,
     /// Lowest severity that fails (exit 1).
     #[arg(long, value_enum, default_value_t)]

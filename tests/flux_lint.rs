@@ -56,7 +56,7 @@ fn the_unsafe_example_fails_in_every_format() {
         "{stdout}"
     );
     for format in ["json", "sarif", "junit", "github", "gitlab"] {
-        let (code, stdout, stderr) = lint(&["--format", format, &unsafe_hr], b"");
+        let (code, stdout, stderr) = lint(&["-o", format, &unsafe_hr], b"");
         assert_eq!(code, 1, "{format}: {stderr}");
         for rule in RULES {
             assert!(stdout.contains(rule), "{format} lacks {rule}: {stdout}");
