@@ -53,6 +53,58 @@ pub enum Command {
     Man,
     /// Compare two renders resource by resource.
     Diff(crate::diff::DiffArgs),
+    /// Argo CD Config Management Plugin `generate`: helm template + guard; manifests on stdout
+    /// only when allowed (see examples/argocd).
+    ///
+    /// Reads ARGOCD_APP_NAME (release), ARGOCD_APP_NAMESPACE (namespace), KUBE_VERSION and the
+    /// plugin parameters chart, version, repo, values-files, release, namespace
+    /// (ARGOCD_APP_PARAMETERS, else PARAM_*). Any refusal or error: non-zero exit and nothing
+    /// on stdout (Argo CD would prune the application on an empty success).
+    Argocd(ArgocdArgs),
+    /// Lint Flux HelmRelease manifests for settings that defeat the migration guard
+    /// (disableHooks, rollback remediation). Reports in every `check` format.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArgocdArgs {
+    /// The application's folder (Argo CD runs `generate` in it).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The Helm binary that renders the chart.
+    #[arg(
+        long,
+        env = "ESS_GUARD_HELM",
+        default_value = "helm",
+        value_name = "PATH"
+    )]
+    pub helm: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LintArgs {
+    /// HelmRelease manifests: files, directories of YAML files, or `-` for stdin (the default).
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Output format (the same formats as `check`).
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub format: CheckFormat,
+    /// Lowest severity that fails (exit 1).
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
 }
 
 /// Where the stored marker comes from.
@@ -87,6 +139,11 @@ pub struct StateArgs {
     /// Bound on every API request, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub timeout: u64,
+    /// The release must already exist on the cluster read: when the marker is absent and no
+    /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
+    /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
+    #[arg(long)]
+    pub expect_release: bool,
 }
 
 /// Values and intent, to settle what a render alone cannot show (Helm 3).
@@ -229,7 +286,9 @@ pub struct PostRenderArgs {
     #[arg(long, env = "ESS_GUARD_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Do not write the report to /dev/tty.
-    #[arg(long, env = "ESS_GUARD_NO_TTY")]
+    // Boolish: ESS_GUARD_NO_TTY=1 (as tests/support/cluster.rs sets it) must work, not only
+    // `true`; clap's default parser for a flag's env refuses `1` with exit 2.
+    #[arg(long, env = "ESS_GUARD_NO_TTY", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_tty: bool,
     /// Also print a unified diff of what ess-guard changed (stderr, terminal, report); the
     /// manifests are still written to stdout.

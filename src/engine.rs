@@ -145,7 +145,15 @@ pub fn evaluate(
     };
 
     let mut findings: Vec<Finding> = Vec::new();
+    // A missing release on the cluster read only matters when the render runs syn2mas (see
+    // `wrong_cluster`): a fresh install without it is normal and must not warn.
+    let runs_syn2mas = readings
+        .iter()
+        .any(|s| matches!(s, Step::DryRun | Step::Migrate));
     for note in observed.notes.iter().chain(&facts.notes) {
+        if note.rule == RuleId::NoReleaseOnCluster && !runs_syn2mas {
+            continue;
+        }
         findings.push(
             Finding::new(note.rule, note.message.clone())
                 .at(note.resource.clone(), note.source.clone()),

@@ -195,6 +195,21 @@ rules! {
         why: "Helm 3 hides hooks from post-renderers and applies any hook a post-renderer adds as an ordinary resource, so ess-guard never adds hooks there.",
         fix: "Nothing to do; use Helm 4 to have the syn2mas hook hardened",
         example: "Helm 3 step-2 upgrade: ess-guard annotates the Synapse StatefulSets and leaves the chart's own syn2mas hook as it is." },
+    NoReleaseOnCluster => { id: "no-release-on-cluster", severity: Warning, transition: false,
+        summary: "No marker and no Helm release history on the cluster ess-guard read, yet the render runs syn2mas: ess-guard may be reading the wrong cluster.",
+        why: "Helm passes a post-renderer neither its --kube-context nor its namespace; if ess-guard reads another cluster (the default context), the marker is missing there, the state reads as absent and every step is allowed.",
+        fix: "Point ess-guard at the release's cluster (--post-renderer-args=--kube-context=<ctx>, --kubeconfig, --namespace); add --expect-release to make this an error. A fresh release that imports an existing Synapse database may really need syn2mas: then ignore it",
+        example: "helmfile deploys to context prod with --kube-context prod, but ess-guard reads the kubeconfig's current context (a test cluster) and finds no ess-markers and no sh.helm.release.v1.ess.* Secrets there." },
+    HelmReleaseDisableHooks => { id: "helmrelease-disable-hooks", severity: Error, transition: false,
+        summary: "A Flux HelmRelease sets spec.install.disableHooks or spec.upgrade.disableHooks: the chart's marker guard and syn2mas never run.",
+        why: "The chart checks and writes the marker in hook Jobs, and syn2mas is a hook: with hooks disabled nothing guards the one-way migration and the marker is never written.",
+        fix: "Remove disableHooks (or set it to false) under spec.install and spec.upgrade",
+        example: "spec.upgrade.disableHooks: true on the matrix-stack HelmRelease, copied from a chart whose hooks were slow." },
+    HelmReleaseRollbackRemediation => { id: "helmrelease-rollback-remediation", severity: Warning, transition: false,
+        summary: "A Flux HelmRelease retries failed upgrades with the rollback strategy: after step 2 a failed upgrade rolls back to legacy manifests.",
+        why: "With spec.upgrade.remediation.retries > 0 the default strategy is rollback; Helm's rollback runs no pre-upgrade hook, so the chart's marker check is skipped and a migrated deployment goes back to Synapse-only logins.",
+        fix: "Set spec.upgrade.remediation.retries: 0 while migrating (strategy: uninstall would delete the release instead) and fix a failed upgrade forward with the next step's values",
+        example: "spec.upgrade.remediation: {retries: 3} on the matrix-stack HelmRelease during the MAS migration." },
 }
 
 impl RuleId {

@@ -157,7 +157,7 @@ fn helm4_plugin_reads_the_live_marker() {
         return;
     };
     let origin = format!(
-        "marker:    legacy_auth (from ConfigMap ess/ess-markers at {})",
+        "marker:    legacy_auth (from ConfigMap ess/ess-markers at {} (context kube-apiserver-lite-ess-guard))",
         s.server.url()
     );
 

@@ -160,7 +160,10 @@ fn assert_state_failure(run: &Run, cause: &str) {
 #[test]
 fn every_stored_state_through_post_render_and_check() {
     let Some(server) = server() else { return };
-    let origin = format!(" (from ConfigMap ess/ess-markers at {})", server.url());
+    let origin = format!(
+        " (from ConfigMap ess/ess-markers at {} (context kube-apiserver-lite-ess-guard))",
+        server.url()
+    );
     for state in STATES {
         set_state(&server, state);
         for name in RENDERS {
@@ -205,6 +208,7 @@ fn every_stored_state_through_post_render_and_check() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
         assert_eq!(v["namespace"], "ess");
+        assert_eq!(v["context"], "kube-apiserver-lite-ess-guard");
         assert_eq!(v["state"], state);
         assert_eq!(v["exists"], state != "absent");
     }

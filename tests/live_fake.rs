@@ -124,18 +124,34 @@ fn assert_reads_only(server: &FakeApiServer) -> Vec<RecordedRequest> {
     reqs
 }
 
-/// The evidence reads of an absent marker: the deployed release records, then Synapse's main
-/// StatefulSet, both reads.
-fn assert_absent_evidence_reads(server: &FakeApiServer) {
+/// The evidence reads of an absent marker when listing Secrets is forbidden: the deployed
+/// release records (403), then Synapse's main StatefulSet.
+fn assert_absent_evidence_reads_without_secrets(server: &FakeApiServer) {
     let reqs = assert_reads_only(server);
     let described = describe(&reqs);
     assert_eq!(described.len(), 3, "{described:?}");
+    assert_eq!(reqs[1].path, SECRETS_PATH, "{described:?}");
+    assert_eq!(reqs[2].path, format!("{STS_PATH}/ess-synapse-main"));
+}
+
+/// The evidence reads of an absent marker: the deployed release records, then (none deployed)
+/// any release record at all (the wrong-cluster check), then Synapse's main StatefulSet, all
+/// reads.
+fn assert_absent_evidence_reads(server: &FakeApiServer) {
+    let reqs = assert_reads_only(server);
+    let described = describe(&reqs);
+    assert_eq!(described.len(), 4, "{described:?}");
     assert_eq!(reqs[1].path, SECRETS_PATH, "{described:?}");
     assert_eq!(
         reqs[1].query_param("labelSelector").as_deref(),
         Some("owner=helm,name=ess,status=deployed")
     );
-    assert_eq!(reqs[2].path, format!("{STS_PATH}/ess-synapse-main"));
+    assert_eq!(reqs[2].path, SECRETS_PATH, "{described:?}");
+    assert_eq!(
+        reqs[2].query_param("labelSelector").as_deref(),
+        Some("owner=helm,name=ess")
+    );
+    assert_eq!(reqs[3].path, format!("{STS_PATH}/ess-synapse-main"));
 }
 
 /// A fail-closed state error: exit 3, nothing on stdout (Helm would apply it), one line on
@@ -208,7 +224,7 @@ fn post_render_and_check_for_every_stored_state() {
                 run.stdout
             );
             let origin = format!(
-                "marker:    {state} (from ConfigMap ess/ess-markers at {})",
+                "marker:    {state} (from ConfigMap ess/ess-markers at {} (context fake))",
                 server.url()
             );
             assert!(run.stdout.contains(&origin), "{what}: {}", run.stdout);
@@ -743,7 +759,7 @@ fn absent_with_the_evidence_reads_forbidden_warns_and_stays_absent() {
     assert!(run.stderr.contains("403 Forbidden"), "{}", run.stderr);
     assert!(run.stderr.contains("kept absent"), "{}", run.stderr);
     assert!(!run.stderr.contains("legacy-inferred"));
-    assert_absent_evidence_reads(&server);
+    assert_absent_evidence_reads_without_secrets(&server);
 
     // Forbidden to list Secrets but allowed to see the StatefulSet: still inferred.
     let server =
@@ -935,7 +951,7 @@ fn markers_get_text_and_json() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let want = format!(
-        "server:    {}\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
+        "server:    {}\ncontext:   fake\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
          label:     app.kubernetes.io/instance=ess-deployment-markers\n\
          label:     app.kubernetes.io/managed-by=matrix-tools-deployment-markers\n\
          label:     app.kubernetes.io/part-of=matrix-stack\n",
@@ -965,6 +981,7 @@ fn markers_get_text_and_json() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(v["server"], json!(server.url()));
+    assert_eq!(v["context"], json!("fake"));
     assert_eq!(v["namespace"], "ess");
     assert_eq!(v["configmap"], "ess-markers");
     assert_eq!(v["exists"], true);
@@ -1115,7 +1132,7 @@ fn plan_for_every_stored_state() {
         let out = &run.stdout;
         assert!(
             out.starts_with(&format!(
-                "marker:   {state} (from ConfigMap ess/ess-markers at {})\n",
+                "marker:   {state} (from ConfigMap ess/ess-markers at {} (context fake))\n",
                 server.url()
             )),
             "{state}: {out}"

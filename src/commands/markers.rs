@@ -30,6 +30,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
         ValuesFormat::Json => {
             let json = serde_json::json!({
                 "server": cluster.server_url(),
+                "context": cluster.context(),
                 "namespace": cluster.namespace(),
                 "configmap": name,
                 "exists": cm.is_some(),
@@ -43,6 +44,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
         ValuesFormat::Yaml => {
             let mut out = String::new();
             let _ = writeln!(out, "server:    {}", cluster.server_url());
+            let _ = writeln!(out, "context:   {}", cluster.context());
             let _ = writeln!(
                 out,
                 "configmap: {}/{name} ({})",
