@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::state::{MarkerState, Step};
+use crate::state::{ChartProfile, MarkerState, Step};
 
 /// Guards Element Server Suite (matrix-stack) upgrades through the one-way Synapse → MAS
 /// migration, before Helm applies anything.
@@ -87,6 +87,27 @@ pub struct StateArgs {
     /// Bound on every API request, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub timeout: u64,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// Which chart's marker rules decide when the input hides them (Helm 3 hides the markers Job;
+/// values have no render). A render that shows the chart's markers Job is always decided by it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChartArgs {
+    /// The chart profile: one-upgrade-stage2 (matrix-stack <= 26.8.x) or repeatable-stage2
+    /// (charts with ess-helm #1584). Default: from the chart version; an unknown version gets
+    /// one-upgrade-stage2, the stricter.
+    #[arg(long, value_name = "PROFILE", value_parser = parse_profile)]
+    pub chart_profile: Option<ChartProfile>,
+    /// The matrix-stack chart version (default: the render's helm.sh/chart label; for `values`,
+    /// the release read with --reuse-values, else the built-in defaults' 26.8.2-dev).
+    #[arg(long, value_name = "VERSION")]
+    pub chart_version: Option<String>,
+}
+
+fn parse_profile(s: &str) -> Result<ChartProfile, String> {
+    s.parse()
 }
 
 /// Values and intent, to settle what a render alone cannot show (Helm 3).

@@ -12,7 +12,7 @@ use crate::facts::{InputNote, Requested};
 use crate::kube_access::{Cluster, ConnectOptions, KubeError};
 use crate::rules::RuleId;
 use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
-use crate::state::{MarkerState, Step};
+use crate::state::{Current, MarkerReading, MarkerState, Step};
 
 /// The escape hatch every cluster error names.
 const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth> explicitly";
@@ -86,9 +86,7 @@ impl StateSource for LiveState {
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
                 };
-                facts
-                    .into_observed(origin)
-                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                Ok(facts.into_observed(origin))
             }
             Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
             Err(e) => Err(state_error(&e)),
@@ -99,11 +97,7 @@ impl StateSource for LiveState {
 /// No marker: look for evidence that the release already runs Synapse without MAS. The extra
 /// reads are optional; without permission for them ess-guard warns and keeps `absent`.
 fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
-    let mut observed = Observed {
-        state: MarkerState::Absent,
-        origin,
-        notes: Vec::new(),
-    };
+    let mut observed = Observed::read(MarkerReading::NoConfigMap, origin);
     let Some(release) = &target.release else {
         return observed;
     };
@@ -154,7 +148,7 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
         },
     };
     if let Some(evidence) = evidence {
-        observed.state = MarkerState::LegacyAuth;
+        observed.current = Current::Known(MarkerState::LegacyAuth);
         observed.notes.push(note(format!(
             "no marker stored, but {evidence}: treated as legacy_auth"
         )));
