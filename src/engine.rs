@@ -333,7 +333,16 @@ pub fn evaluate(
         known: false,
     } = &rules
     {
-        if !readings.is_empty() {
+        // Only where the profiles disagree (today: step 2 from syn2mas_migrated) does the
+        // choice change the verdict; elsewhere the report's rules line names the profile.
+        let matters = current.known().is_some_and(|known| {
+            readings.iter().any(|step| {
+                ChartProfile::ALL.iter().any(|p| {
+                    state::decide(known, *step, *p) != state::decide(known, *step, *profile)
+                })
+            })
+        });
+        if matters {
             findings.push(Finding::new(
                 RuleId::UnknownChartVersion,
                 format!("the chart's marker rules are not in this input and {why}: decided with the strictest profile, {profile}; choose another with --chart-profile"),
