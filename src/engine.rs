@@ -457,7 +457,12 @@ fn combine_readings(
             let kept: Vec<&Reading> = readings.iter().filter(|r| !r.chart_refuses).collect();
             for r in &kept {
                 for f in &r.findings {
-                    push_unique(findings, f.clone());
+                    let mut f = f.clone();
+                    if kept.len() > 1 {
+                        // Each reading judged in full: say which one a finding is about.
+                        f.message = format!("as {}: {}", r.step.describe(), f.message);
+                    }
+                    push_unique(findings, f);
                 }
             }
             if kept.len() < readings.len() {
@@ -927,5 +932,210 @@ mod tests {
         )
         .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Rejected);
+    }
+
+    fn read_cm(managed_by: ManagedBy, value: state::StoredValue) -> Observed {
+        Observed::read(
+            MarkerReading::ConfigMap {
+                name: "ess-markers".into(),
+                managed_by,
+                value,
+            },
+            "test",
+        )
+    }
+
+    fn ids(e: &Evaluation, severity: Severity) -> Vec<&'static str> {
+        e.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .map(|f| f.rule.id())
+            .collect()
+    }
+
+    /// The chart refuses an unlabelled ConfigMap when its markers Job runs: an error. Where no
+    /// markers Job runs nothing fails now: a warning.
+    #[test]
+    fn unmanaged_marker_is_an_error_where_the_markers_job_runs() {
+        let observed = read_cm(
+            ManagedBy::Other("Helm".into()),
+            state::StoredValue::Data("legacy_auth".into()),
+        );
+        let f = facts(Requested::Step(Step::DryRun));
+        let e = evaluate(&observed, &f, None, FailOn::Error).expect("evaluates");
+        assert_eq!(ids(&e, Severity::Error), vec!["unmanaged-marker"]);
+        let mut off = facts(Requested::Step(Step::DryRun));
+        off.markers_enabled = Some(false);
+        let e = evaluate(&observed, &off, None, FailOn::Error).expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed);
+        assert!(ids(&e, Severity::Warning).contains(&"unmanaged-marker"));
+        // No ConfigMap at all: nothing to label.
+        let none = Observed::read(MarkerReading::NoConfigMap, "test");
+        let e = evaluate(&none, &f, None, FailOn::Error).expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
+    }
+
+    /// Exact comparison with the chart's list; binaryData breaks the chart's post step.
+    #[test]
+    fn unknown_values_and_binary_data_are_refused() {
+        for value in ["legacy_auth\n", "", "stage9"] {
+            let observed = read_cm(ManagedBy::Chart, state::StoredValue::Data(value.into()));
+            for step in Step::ALL {
+                let e = evaluate(
+                    &observed,
+                    &facts(Requested::Step(step)),
+                    None,
+                    FailOn::Error,
+                )
+                .expect("evaluates");
+                assert_eq!(rules(&e)[0], "unknown-marker-value", "{value:?} {step}");
+                assert_eq!(e.verdict, Verdict::Rejected);
+            }
+        }
+        // A newer chart whose own list holds the value: the chart allows it; a warning.
+        let observed = read_cm(ManagedBy::Chart, state::StoredValue::Data("stage9".into()));
+        let mut f = facts(Requested::Step(Step::Finalize));
+        f.chart_rule = Some(ChartRule {
+            new: MarkerState::DelegatedAuth,
+            allowed: vec!["delegated_auth".into(), "stage9".into()],
+        });
+        let e = evaluate(&observed, &f, None, FailOn::Error).expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed);
+        assert_eq!(ids(&e, Severity::Warning), vec!["unknown-marker-value"]);
+        let observed = read_cm(ManagedBy::Chart, state::StoredValue::BinaryOnly);
+        let e = evaluate(
+            &observed,
+            &facts(Requested::Step(Step::Migrate)),
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(ids(&e, Severity::Error), vec!["marker-in-binary-data"]);
+    }
+
+    /// Issue 13: MAS with the chart's Synapse disabled from legacy_auth is mas-requires-syn2mas.
+    #[test]
+    fn mas_without_synapse_from_legacy_auth() {
+        let mut f = facts(Requested::NoMarker);
+        f.synapse_enabled = false;
+        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
+            .expect("evaluates");
+        assert_eq!(rules(&e), vec!["mas-requires-syn2mas"]);
+        let e = evaluate(
+            &observed(MarkerState::DelegatedAuth),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(rules(&e), vec!["markers-disabled"]);
+        assert_eq!(e.verdict, Verdict::Allowed);
+    }
+
+    /// Issue 13: bcrypt v1 missing at step 3 is an error from syn2mas_migrated, a warning from
+    /// delegated_auth, nothing from absent (a fresh MAS has no bcrypt hashes).
+    #[test]
+    fn bcrypt_at_step3() {
+        let mut f = facts(Requested::Step(Step::Finalize));
+        f.mas_auth = Some(MasAuth::default());
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(ids(&e, Severity::Error), vec!["missing-bcrypt-scheme"]);
+        let e = evaluate(
+            &observed(MarkerState::DelegatedAuth),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed);
+        assert_eq!(ids(&e, Severity::Warning), vec!["missing-bcrypt-scheme"]);
+        let e =
+            evaluate(&observed(MarkerState::Absent), &f, None, FailOn::Error).expect("evaluates");
+        assert!(e.findings.is_empty(), "{:?}", rules(&e));
+    }
+
+    /// The documented order of the Helm 3 readings (`combine_readings`): from absent the step-3
+    /// reading decides and comes first, the step-2 reading's errors follow as warnings naming
+    /// it; from syn2mas_migrated the step-3 reading is judged in full (bcrypt included) and the
+    /// step-2 reading the chart refuses is `unverified-step`; from legacy_auth, agreeing readings
+    /// list step 2's findings first.
+    #[test]
+    fn helm3_readings_order_is_a_decision() {
+        assert_eq!(
+            crate::facts::HELM3_READINGS,
+            [Step::Migrate, Step::Finalize]
+        );
+        let amb = Requested::Ambiguous(crate::facts::HELM3_READINGS.to_vec());
+        let mut f = facts(amb.clone());
+        f.mas_auth = Some(MasAuth::default());
+        f.synapse_auth.oidc_idps = vec!["oidc-keycloak".into()];
+        // The chart defaults (no bcrypt) from absent: allowed, the step-2 reading's errors warn.
+        let mut defaults = facts(amb.clone());
+        defaults.mas_auth = Some(MasAuth::default());
+        let e = evaluate(
+            &observed(MarkerState::Absent),
+            &defaults,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed);
+        assert_eq!(ids(&e, Severity::Warning), vec!["missing-bcrypt-scheme"]);
+        assert!(e.findings[0]
+            .message
+            .starts_with("if this render is step 2"));
+        // With SSO left in Synapse: step 3's error first, then step 2's as warnings.
+        let e =
+            evaluate(&observed(MarkerState::Absent), &f, None, FailOn::Error).expect("evaluates");
+        assert_eq!(
+            rules(&e),
+            vec![
+                "sso-left-in-synapse",
+                "sso-with-check-config",
+                "missing-bcrypt-scheme",
+                "unmapped-oidc-provider"
+            ]
+        );
+        assert_eq!(ids(&e, Severity::Error), vec!["sso-left-in-synapse"]);
+        // From syn2mas_migrated: step 3 judged in full, step 2 left to the chart's hook.
+        let mut no_sso = facts(amb.clone());
+        no_sso.mas_auth = Some(MasAuth::default());
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &no_sso,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(rules(&e), vec!["missing-bcrypt-scheme", "unverified-step"]);
+        assert_eq!(e.verdict, Verdict::Rejected);
+        // ...and on a chart that allows step 2 again, both readings are judged.
+        no_sso.chart_profile = Some(ChartProfile::RepeatableStage2);
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &no_sso,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(
+            rules(&e),
+            vec![
+                "stage2-repeated",
+                "missing-bcrypt-scheme",
+                "missing-bcrypt-scheme"
+            ]
+        );
+        assert!(e.findings[1].message.starts_with("as step 2"));
+        assert!(e.findings[2].message.starts_with("as step 3"));
+        assert_eq!(e.verdict, Verdict::Rejected);
+        assert_eq!(e.step, None);
+        assert_eq!(e.readings, crate::facts::HELM3_READINGS.to_vec());
     }
 }

@@ -164,11 +164,11 @@ impl ConfigMapFacts {
 
 impl Observed {
     /// What a read of the marker ConfigMap gave (`reading`), learnt from `origin`.
-    pub fn read(reading: MarkerReading, origin: String) -> Observed {
+    pub fn read(reading: MarkerReading, origin: impl Into<String>) -> Observed {
         Observed {
             current: reading.current(),
             reading: Some(reading),
-            origin,
+            origin: origin.into(),
             notes: Vec::new(),
         }
     }
