@@ -410,7 +410,8 @@ fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec
 /// - SSO rules: the Synapse config ConfigMap or Secret whose layer holds the entry;
 /// - `missing-bcrypt-scheme`: the MAS config ConfigMap;
 /// - `syn2mas-external-synapse`: the syn2mas Role;
-/// - transition rules and the other marker rules: the deployment-markers pre Job;
+/// - transition rules and the other marker rules (the chart's allowed list, the profile, a
+///   repeated step 2): the deployment-markers pre Job;
 /// - `markers-disabled`: the main Synapse StatefulSet, which the missing markers leave unguarded;
 /// - `sso-login-worker-with-mas`: the sso-login StatefulSet.
 ///
@@ -476,6 +477,11 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
             | RuleId::Syn2masRerun
             | RuleId::Syn2masStillEnabled
             | RuleId::MasRequiresSyn2mas
+            | RuleId::UnknownMarkerValue
+            | RuleId::ChartRefusesTransition
+            | RuleId::StricterThanChart
+            | RuleId::Stage2Repeated
+            | RuleId::UnknownChartVersion
             | RuleId::AmbiguousStep
             | RuleId::UnverifiedStep
             | RuleId::LegacyInferred

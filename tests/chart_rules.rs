@@ -320,3 +320,47 @@ fn rules_and_plan_show_the_profile_table() {
         "the table lists every profile: {plan}"
     );
 }
+
+/// `values` decides with the profile of the chart version: the built-in defaults' 26.8.2-dev,
+/// `--chart-version`, or `--chart-profile`; an unknown version gets the stricter profile.
+#[test]
+fn values_follow_the_chart_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let values = dir.path().join("step2.yaml");
+    std::fs::write(
+        &values,
+        "matrixAuthenticationService:\n  syn2mas:\n    enabled: true\n    dryRun: false\n  additional:\n    pw:\n      config: |\n        passwords:\n          schemes:\n            - {version: 1, algorithm: bcrypt}\n            - {version: 2, algorithm: argon2id}\n",
+    )
+    .expect("write values");
+    let values = values.to_str().expect("UTF-8 path");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["values", "-f", values, "--state", "syn2mas_migrated"];
+        args.extend_from_slice(extra);
+        let out = support::run(&args, b"");
+        Outcome {
+            code: code(&out),
+            stdout: text(&out.stdout),
+            stderr: text(&out.stderr),
+        }
+    };
+    let default = run(&[]);
+    assert_eq!(default.code, 1, "{}", default.stderr);
+    assert_eq!(
+        summarize(&default.stderr).first_rule.as_deref(),
+        Some("syn2mas-still-enabled")
+    );
+    assert!(default.stderr.contains("chart matrix-stack-26.8.2-dev)"));
+    assert!(default.stdout.is_empty());
+    for extra in [
+        &["--chart-version", "26.8.2-dev-pr1584"][..],
+        &["--chart-profile", "repeatable-stage2"][..],
+    ] {
+        let allowed = run(extra);
+        assert_eq!(allowed.code, 0, "{extra:?}: {}", allowed.stderr);
+        assert!(notes(&allowed.stderr).contains(&"stage2-repeated".to_string()));
+        assert!(!allowed.stdout.is_empty());
+    }
+    let unknown = run(&["--chart-version", "27.0.0"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(warnings(&unknown.stderr).contains(&"unknown-chart-version".to_string()));
+}

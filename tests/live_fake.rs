@@ -1516,6 +1516,13 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The release's chart version chooses the profile (issue 13).
+    assert!(
+        run.stderr
+            .contains("profile one-upgrade-stage2 (chart matrix-stack-26.8.2)"),
+        "{}",
+        run.stderr
+    );
     let merged: Value = serde_json::from_str(&run.stdout).expect("merged values JSON");
     let mut want = step1_config();
     want["matrixAuthenticationService"]["syn2mas"]["dryRun"] = json!(false);
