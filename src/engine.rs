@@ -407,7 +407,8 @@ struct Reading {
 ///   rejecting findings are reported as warnings that name the reading.
 /// - `syn2mas_migrated`/`delegated_auth`: a reading the chart's own markers Job refuses cannot
 ///   get through the cluster: it is dropped with the warning `unverified-step`. Every reading the
-///   chart allows is judged in full, and any of them rejecting rejects.
+///   chart allows is judged in full, and any of them rejecting rejects. When the chart refuses
+///   every reading, every reading's findings are reported (rejected).
 /// - otherwise (`legacy_auth`, an unreadable marker): when the readings agree, their findings are
 ///   reported once (step 2's first); when they do not, or the marker allows one and refuses the
 ///   other, `ambiguous-step`.
@@ -455,6 +456,15 @@ fn combine_readings(
         }
         Current::Known(MarkerState::Syn2masMigrated | MarkerState::DelegatedAuth) => {
             let kept: Vec<&Reading> = readings.iter().filter(|r| !r.chart_refuses).collect();
+            if kept.is_empty() {
+                // The chart refuses every reading: so does ess-guard, with every reason.
+                for r in readings {
+                    for f in &r.findings {
+                        push_unique(findings, f.clone());
+                    }
+                }
+                return None;
+            }
             for r in &kept {
                 for f in &r.findings {
                     let mut f = f.clone();
@@ -1137,5 +1147,21 @@ mod tests {
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(e.step, None);
         assert_eq!(e.readings, crate::facts::HELM3_READINGS.to_vec());
+    }
+
+    /// Found by the property test: from a settled marker, when the chart refuses every reading,
+    /// dropping them all as "the chart's hook stops it" would allow the upgrade.
+    #[test]
+    fn every_reading_refused_by_the_chart_is_rejected() {
+        let f = facts(Requested::Ambiguous(vec![Step::Legacy, Step::DryRun]));
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Rejected);
+        assert_eq!(ids(&e, Severity::Error), vec!["no-rollback", "no-rollback"]);
     }
 }
