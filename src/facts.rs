@@ -11,9 +11,9 @@ use serde_json::Value;
 use crate::state::{ChartProfile, ChartRule, Step};
 
 /// The readings of a Helm 3 render whose step 2 and step 3 look the same, in the order they are
-/// judged and reported: migration order, step 2 first. The order decides which rule a report
-/// names first when the readings share the verdict; the verdict itself never depends on it
-/// (see `engine::evaluate`).
+/// judged and reported: migration order, step 2 first (from `absent` the deciding step-3 reading
+/// is reported first). The order decides which rule a report names first; the verdict never
+/// depends on it (see `engine::combine_readings`).
 pub const HELM3_READINGS: [Step; 2] = [Step::Migrate, Step::Finalize];
 
 /// The step the input asks for.
