@@ -349,15 +349,31 @@ pub fn evaluate(
             ));
         }
     }
+    let immutable = observed
+        .reading
+        .as_ref()
+        .is_some_and(MarkerReading::immutable);
     let judge = |step: Step| {
-        judge_reading(
+        let mut reading = judge_reading(
             &current,
             step,
             facts,
             &rules.rule(step),
             matches!(rules, RulesFrom::Render(_)),
             markers_job_runs,
-        )
+        );
+        // The chart's post step writes the target; an immutable ConfigMap refuses any change.
+        let target = step.target();
+        if immutable && markers_job_runs && current.exact() != Some(target.as_str()) {
+            reading.findings.insert(
+                0,
+                Finding::new(
+                    RuleId::ImmutableMarker,
+                    format!("the marker ConfigMap is immutable and {} changes {} from {current} to {target}: the chart's post-upgrade Job cannot write it and fails after the upgrade was applied", step.describe(), state::MARKER_KEY),
+                ),
+            );
+        }
+        reading
     };
 
     let mut repeats_stage2 = false;
@@ -950,6 +966,7 @@ mod tests {
                 name: "ess-markers".into(),
                 managed_by,
                 value,
+                immutable: false,
             },
             "test",
         )
@@ -1163,5 +1180,36 @@ mod tests {
         .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(ids(&e, Severity::Error), vec!["no-rollback", "no-rollback"]);
+    }
+
+    /// An immutable marker ConfigMap: the chart's post step cannot change the value.
+    #[test]
+    fn immutable_marker_refuses_a_change_only() {
+        let observed = Observed::read(
+            MarkerReading::ConfigMap {
+                name: "ess-markers".into(),
+                managed_by: ManagedBy::Chart,
+                value: state::StoredValue::Data("legacy_auth".into()),
+                immutable: true,
+            },
+            "test",
+        );
+        let e = evaluate(
+            &observed,
+            &facts(Requested::Step(Step::Migrate)),
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(ids(&e, Severity::Error), vec!["immutable-marker"]);
+        // Step 1 writes legacy_auth again: no change, the chart's Job succeeds.
+        let e = evaluate(
+            &observed,
+            &facts(Requested::Step(Step::DryRun)),
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
     }
 }

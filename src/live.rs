@@ -85,6 +85,7 @@ impl StateSource for LiveState {
                     labels: cm.labels,
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
+                    immutable: cm.immutable,
                 };
                 Ok(facts.into_observed(origin))
             }

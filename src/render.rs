@@ -478,6 +478,7 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
             | RuleId::Syn2masStillEnabled
             | RuleId::MasRequiresSyn2mas
             | RuleId::UnknownMarkerValue
+            | RuleId::ImmutableMarker
             | RuleId::ChartRefusesTransition
             | RuleId::StricterThanChart
             | RuleId::Stage2Repeated

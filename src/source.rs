@@ -85,6 +85,8 @@ pub struct ConfigMapFacts {
     pub labels: BTreeMap<String, String>,
     pub data: BTreeMap<String, String>,
     pub binary_data_keys: Vec<String>,
+    /// `immutable: true`.
+    pub immutable: bool,
 }
 
 impl ConfigMapFacts {
@@ -130,6 +132,16 @@ impl ConfigMapFacts {
                 .and_then(Value::as_object)
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
+            immutable: match value.get("immutable") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(format!(
+                        "`immutable` must be a boolean, found {}",
+                        crate::manifest::type_name(other)
+                    ))
+                }
+            },
         })
     }
 
@@ -153,6 +165,7 @@ impl ConfigMapFacts {
             name: self.name,
             managed_by,
             value,
+            immutable: self.immutable,
         }
     }
 

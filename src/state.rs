@@ -459,6 +459,8 @@ pub enum MarkerReading {
         name: String,
         managed_by: ManagedBy,
         value: StoredValue,
+        /// `immutable: true`: the chart's post step cannot write a new value.
+        immutable: bool,
     },
 }
 
@@ -535,6 +537,17 @@ impl MarkerReading {
                 Err(_) => Current::Unknown(v.clone()),
             },
         }
+    }
+
+    /// True when the ConfigMap is `immutable`.
+    pub fn immutable(&self) -> bool {
+        matches!(
+            self,
+            MarkerReading::ConfigMap {
+                immutable: true,
+                ..
+            }
+        )
     }
 
     /// The label, when there is a ConfigMap.
@@ -727,6 +740,7 @@ mod tests {
             name: "ess-markers".into(),
             managed_by: ManagedBy::Chart,
             value,
+            immutable: false,
         };
         assert_eq!(MarkerReading::NoConfigMap.current(), Current::Known(Absent));
         assert_eq!(cm(StoredValue::Missing).current(), Current::Known(Absent));

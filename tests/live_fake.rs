@@ -595,6 +595,28 @@ fn marker_anomalies_are_refused_like_the_chart_refuses_them() {
     }
 }
 
+/// An immutable marker ConfigMap: the chart's post-upgrade Job cannot write a new value, so an
+/// upgrade that changes the marker is refused; one that keeps it is not.
+#[test]
+fn immutable_marker_refuses_a_change() {
+    let server = FakeApiServer::start(Behaviour::normal());
+    let mut cm = markers_cm(Some("legacy_auth"));
+    cm["immutable"] = json!(true);
+    server.put_configmap("ess", cm);
+    let kubeconfig = kc(&server);
+    let run = post_render(&kubeconfig, "step2", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr
+            .starts_with("ess-guard: REJECTED: [immutable-marker]"),
+        "{}",
+        run.stderr
+    );
+    let run = check_live(&kubeconfig, "step1", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
 #[test]
 fn configmap_without_the_key_is_absent() {
     let server = FakeApiServer::start(Behaviour::normal());

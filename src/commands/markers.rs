@@ -34,6 +34,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
             labels: cm.labels.clone(),
             data: cm.data.clone(),
             binary_data_keys: cm.binary_data_keys.clone(),
+            immutable: cm.immutable,
         }
         .into_observed(origin),
         None => Observed::read(MarkerReading::NoConfigMap, origin),
@@ -47,6 +48,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
                 "namespace": cluster.namespace(),
                 "configmap": name,
                 "exists": cm.is_some(),
+                "immutable": cm.as_ref().is_some_and(|c| c.immutable),
                 "value": value,
                 "state": observed.current,
                 "findings": findings,
