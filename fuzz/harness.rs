@@ -84,11 +84,7 @@ pub fn stream(data: &[u8]) {
         comparable.notes.clear();
         facts_by_mode.push(Ok(comparable));
         for state in MarkerState::ALL {
-            let observed = Observed {
-                state,
-                origin: "fuzz".into(),
-                notes: Vec::new(),
-            };
+            let observed = Observed::stated(state, "fuzz");
             let Ok(evaluation) = engine::evaluate(&observed, &facts, None, FailOn::Error) else {
                 outcomes.push(format!("{state:?}: evaluation error"));
                 continue;

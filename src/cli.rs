@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::state::{MarkerState, Step};
+use crate::state::{ChartProfile, MarkerState, Step};
 
 /// Guards Element Server Suite (matrix-stack) upgrades through the one-way Synapse → MAS
 /// migration, before Helm applies anything.
@@ -144,6 +144,27 @@ pub struct StateArgs {
     /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
     #[arg(long)]
     pub expect_release: bool,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// Which chart's marker rules decide when the input hides them (Helm 3 hides the markers Job;
+/// values have no render). A render that shows the chart's markers Job is always decided by it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChartArgs {
+    /// The chart profile: one-upgrade-stage2 (matrix-stack <= 26.8.x) or repeatable-stage2
+    /// (charts with ess-helm #1584). Default: from the chart version; an unknown version gets
+    /// one-upgrade-stage2, the stricter.
+    #[arg(long, value_name = "PROFILE", value_parser = parse_profile)]
+    pub chart_profile: Option<ChartProfile>,
+    /// The matrix-stack chart version (default: the render's helm.sh/chart label; for `values`,
+    /// the release read with --reuse-values, else the built-in defaults' 26.8.2-dev).
+    #[arg(long, value_name = "VERSION")]
+    pub chart_version: Option<String>,
+}
+
+fn parse_profile(s: &str) -> Result<ChartProfile, String> {
+    s.parse()
 }
 
 /// Values and intent, to settle what a render alone cannot show (Helm 3).

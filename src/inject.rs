@@ -150,7 +150,9 @@ pub fn plan(
             _ => continue,
         };
         // The scale-down annotations, for `ess-guard recover`.
-        if is_synapse_process(resource) {
+        // A repeated step 2 (a chart with ess-helm #1584, stored syn2mas_migrated): the syn2mas
+        // Job skips the migration and never scales Synapse down, so nothing to restore.
+        if is_synapse_process(resource) && !evaluation.repeats_stage2 {
             let replicas = resource
                 .value
                 .get("spec")

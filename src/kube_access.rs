@@ -67,6 +67,8 @@ pub struct ConfigMapView {
     pub data: BTreeMap<String, String>,
     /// Keys of `binaryData` (values are not kept).
     pub binary_data_keys: Vec<String>,
+    /// `immutable: true`: the API server refuses any change of `data`.
+    pub immutable: bool,
     pub resource_version: Option<String>,
 }
 
@@ -337,6 +339,7 @@ impl Cluster {
             labels: meta.labels.unwrap_or_default(),
             data: cm.data.unwrap_or_default(),
             binary_data_keys,
+            immutable: cm.immutable.unwrap_or(false),
             resource_version: meta.resource_version,
         }))
     }

@@ -12,7 +12,7 @@ use crate::facts::{InputNote, Requested};
 use crate::kube_access::{Cluster, ConnectOptions, KubeError};
 use crate::rules::RuleId;
 use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
-use crate::state::{MarkerState, Step};
+use crate::state::{Current, MarkerReading, MarkerState, Step};
 
 /// The escape hatch every cluster error names.
 const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth> explicitly";
@@ -84,10 +84,9 @@ impl StateSource for LiveState {
                     labels: cm.labels,
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
+                    immutable: cm.immutable,
                 };
-                facts
-                    .into_observed(origin)
-                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                Ok(facts.into_observed(origin))
             }
             Ok(None) => absent_or_legacy(&cluster, target, origin, &configmap, self.expect_release),
             Err(e) => Err(state_error(&e)),
@@ -106,11 +105,7 @@ fn absent_or_legacy(
     configmap: &str,
     expect_release: bool,
 ) -> Result<Observed, Error> {
-    let mut observed = Observed {
-        state: MarkerState::Absent,
-        origin,
-        notes: Vec::new(),
-    };
+    let mut observed = Observed::read(MarkerReading::NoConfigMap, origin);
     let Some(release) = &target.release else {
         if expect_release {
             return Err(crate::wrong_cluster::release_required(configmap));
@@ -181,7 +176,7 @@ fn absent_or_legacy(
     };
     if let Some(evidence) = evidence {
         // The release's Synapse runs here: this is its cluster, whatever the history says.
-        observed.state = MarkerState::LegacyAuth;
+        observed.current = Current::Known(MarkerState::LegacyAuth);
         observed.notes.push(note(format!(
             "no marker stored, but {evidence}: treated as legacy_auth"
         )));

@@ -150,11 +150,46 @@ rules! {
         why: "Kubernetes keeps the last value and drops the first silently (the chart renders one when syn2mas.annotations is set); Helm 4 reads the first for its own bookkeeping.",
         fix: "Unset the value that produces the duplicate (for the syn2mas Job: matrixAuthenticationService.syn2mas.annotations)",
         example: "matrixAuthenticationService.syn2mas.annotations set: the chart renders the syn2mas Job with two `annotations:` keys." },
-    UnmanagedMarker => { id: "unmanaged-marker", severity: Warning, transition: false,
-        summary: "The marker ConfigMap lacks app.kubernetes.io/managed-by=matrix-tools-deployment-markers.",
-        why: "The chart's marker Job refuses such a ConfigMap (\"is not managed by this matrix-tools-deployment-markers\"), so the upgrade will fail in the cluster.",
+    UnmanagedMarker => { id: "unmanaged-marker", severity: Error, transition: true,
+        summary: "The marker ConfigMap lacks app.kubernetes.io/managed-by=matrix-tools-deployment-markers (a warning when this upgrade runs no markers Job).",
+        why: "The chart's marker Job refuses such a ConfigMap (\"configmap <ns>/<name> is not managed by this matrix-tools-deployment-markers\"): the pre-upgrade hook fails after its retries, with lower-weight hooks already run. Where no markers Job runs (Synapse or deploymentMarkers disabled) nothing fails now, but the next upgrade with markers will.",
         fix: "Check the ConfigMap is the chart's; relabel it with kubectl label cm <release>-markers app.kubernetes.io/managed-by=matrix-tools-deployment-markers --overwrite",
         example: "The <release>-markers ConfigMap was recreated by hand (kubectl create configmap) and lost its managed-by label." },
+    UnknownMarkerValue => { id: "unknown-marker-value", severity: Error, transition: true,
+        summary: "The stored marker is a string the chart's allowed list for this step does not hold (compared exactly: \"legacy_auth\\n\", \"\" and unknown values included).",
+        why: "The chart's markers pre-hook compares the stored string exactly with its allowed list and fails the upgrade when it is not there. Where the chart's rules are hidden (Helm 3, values) the profile's lists are the chart's, so an unknown value fails closed. A warning only when the render's own list allows the value (a newer chart: ess-guard's invariants cannot judge it) or no markers Job runs.",
+        fix: "Restore the value the chart wrote, e.g. kubectl patch cm <release>-markers --type merge -p '{\"data\":{\"MATRIX_STACK_MSC3861\":\"legacy_auth\"}}' (check which state the release is really in first: ess-guard plan)",
+        example: "The marker was edited by hand and now holds \"legacy_auth\\n\" (a trailing newline from kubectl create configmap --from-file)." },
+    MarkerInBinaryData => { id: "marker-in-binary-data", severity: Error, transition: true,
+        summary: "MATRIX_STACK_MSC3861 is stored in the ConfigMap's binaryData (a warning when this upgrade runs no markers Job).",
+        why: "The chart's pre step reads data only and lets any step through; its post step then writes data.MATRIX_STACK_MSC3861, which the API server refuses (a key may not be in data and binaryData), so the upgrade fails after everything, syn2mas included, was applied.",
+        fix: "Move the value to data: kubectl edit cm <release>-markers (delete binaryData.MATRIX_STACK_MSC3861, set data.MATRIX_STACK_MSC3861 to the state the release is in)",
+        example: "The marker ConfigMap was restored from a backup tool that writes every key as binaryData." },
+    ImmutableMarker => { id: "immutable-marker", severity: Error, transition: true,
+        summary: "The marker ConfigMap is immutable and this upgrade changes the marker.",
+        why: "The chart's post-upgrade markers Job writes the new value; the API server refuses any change to an immutable ConfigMap's data, so the Job fails after the upgrade, syn2mas included, was applied, and the marker keeps the old value.",
+        fix: "Recreate the ConfigMap without immutable: true (same name, labels and value): kubectl get cm <release>-markers -o yaml > m.yaml, remove immutable, kubectl replace --force -f m.yaml",
+        example: "The <release>-markers ConfigMap was marked immutable: true by a policy tool, and the next upgrade is step 2 (legacy_auth -> syn2mas_migrated)." },
+    ChartRefusesTransition => { id: "chart-refuses-transition", severity: Error, transition: true,
+        summary: "The chart's own allowed list (its markers Job) refuses the stored marker for this step, where no ess-guard invariant does.",
+        why: "The chart's markers pre-hook would fail the upgrade in the cluster, after its retries; ess-guard stops it first, with the chart's own message.",
+        fix: "Use the step the chart allows from the stored marker (ess-guard plan shows it), or a chart version whose rules allow this one",
+        example: "A chart whose step-3 entry is …:delegated_auth:delegated_auth, upgraded from syn2mas_migrated." },
+    StricterThanChart => { id: "stricter-than-chart", severity: Note, transition: false,
+        summary: "The chart's allowed list lets this transition through, but an invariant that holds in every chart version refuses it; the stricter reading wins.",
+        why: "No way back to legacy_auth after the migration, no syn2mas after delegated_auth, no MAS on a Synapse-only stack without syn2mas: a chart list that allows one of these would lose users.",
+        fix: "Nothing to change in ess-guard; fix the transition as the other finding says",
+        example: "A chart whose step-1 entry allows delegated_auth, upgraded from delegated_auth." },
+    Stage2Repeated => { id: "stage2-repeated", severity: Note, transition: false,
+        summary: "Step 2 again on a syn2mas_migrated deployment, on a chart that allows it (ess-helm #1584): the syn2mas Job skips the migration.",
+        why: "Charts with #1584 let an operator stay in stage 2 over several upgrades; matrix-tools sees the marker and does not migrate again, so ess-guard adds no scale-down annotations.",
+        fix: "Nothing to do; disable syn2mas (step 3) when you are ready",
+        example: "Stored marker syn2mas_migrated, chart 26.8.2-dev-pr1584, and the step-2 values reused for a config change." },
+    UnknownChartVersion => { id: "unknown-chart-version", severity: Warning, transition: false,
+        summary: "The chart's marker rules are hidden and its version is not in the profile table: the strictest profile decides.",
+        why: "Helm 3 hides the markers Job and values have no render, so ess-guard uses the rules of the chart version; for a version it does not know it never takes the looser reading.",
+        fix: "Pass --chart-profile one-upgrade-stage2|repeatable-stage2 (see `ess-guard rules`), or --chart-version, or use Helm 4 so the chart's own rules are read",
+        example: "Helm 3 upgrade to matrix-stack 26.10.0, which this ess-guard does not know." },
     LegacyInferred => { id: "legacy-inferred", severity: Warning, transition: false,
         summary: "No marker is stored, but the release already runs Synapse without MAS: treated as legacy_auth.",
         why: "The chart treats a missing marker as \"allow anything\", which would let a Synapse-only stack jump to MAS without syn2mas.",
@@ -272,6 +307,12 @@ impl Finding {
     pub fn at(mut self, resource: Option<String>, source: Option<String>) -> Finding {
         self.resource = resource;
         self.source = source;
+        self
+    }
+    /// A finding at another severity than the rule's, where the rule says when (e.g. a warning
+    /// where no markers Job runs).
+    pub fn severity(mut self, severity: Severity) -> Finding {
+        self.severity = severity;
         self
     }
     pub fn fix(mut self, remediation: impl Into<String>) -> Finding {

@@ -136,12 +136,10 @@ pub fn detect_shape(stream: &Stream) -> Result<JobShape, Vec<String>> {
         })
         .and_then(markers_arg)
         .and_then(|arg| parse_marker_arg(&arg).ok())
-        .filter(|m| m.new == MarkerState::Syn2masMigrated)
+        .filter(|m| m.rule.new == MarkerState::Syn2masMigrated)
         .map(|m| {
-            if m.allowed
-                .iter()
-                .any(|a| a == MarkerState::Syn2masMigrated.as_str())
-            {
+            // The chart's own rule: #1584 lets step 2 follow syn2mas_migrated.
+            if m.rule.allows(Some(MarkerState::Syn2masMigrated.as_str())) {
                 JobShape::Pr1584
             } else {
                 JobShape::Chart26_8

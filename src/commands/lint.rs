@@ -11,7 +11,7 @@ use crate::cli::{CheckFormat, LintArgs};
 use crate::engine::{Evaluation, FailOn, Verdict};
 use crate::error::{Error, EXIT_REJECTED};
 use crate::report::InputReport;
-use crate::state::MarkerState;
+use crate::state::{Current, MarkerState};
 
 /// What the reports say about the marker: lint reads none.
 const NO_MARKER: &str = "not read (lint checks HelmRelease settings)";
@@ -27,10 +27,13 @@ pub fn run(args: LintArgs) -> Result<u8, Error> {
         releases += linted.releases;
         let rejected = linted.findings.iter().any(|f| fail_on.rejects(f.severity));
         let evaluation = Evaluation {
-            current: MarkerState::Absent,
+            current: Current::Known(MarkerState::Absent),
             state_origin: NO_MARKER.to_string(),
             step: None,
             step_origin: "lint",
+            readings: Vec::new(),
+            chart_rules: "not applicable (lint reads no chart)".to_string(),
+            repeats_stage2: false,
             findings: linted.findings,
             verdict: if rejected {
                 Verdict::Rejected

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::cli::{RulesArgs, RulesFormat};
 use crate::error::Error;
 use crate::rules::RuleId;
+use crate::state::{ChartProfile, Step, PROFILE_TABLE};
 
 pub fn run(args: RulesArgs) -> Result<u8, Error> {
     let out = match args.format {
@@ -21,6 +22,25 @@ fn text() -> String {
     for rule in RuleId::ALL {
         let info = rule.info();
         let _ = writeln!(out, "{:<26} {:<8} {}", info.id, info.severity, info.summary);
+    }
+    out.push_str(&profiles_text());
+    out
+}
+
+/// The chart-profile table (from `state::PROFILE_TABLE`), as text.
+fn profiles_text() -> String {
+    let mut out = format!(
+        "\nchart profiles (used when the input hides the chart's markers Job; --chart-profile overrides; a version not listed gets {}):\n",
+        ChartProfile::STRICTEST
+    );
+    for row in PROFILE_TABLE {
+        let _ = writeln!(
+            out,
+            "  {:<20} {}: {}",
+            row.profile.as_str(),
+            row.charts,
+            row.profile.describe()
+        );
     }
     out
 }
@@ -53,6 +73,28 @@ pub fn markdown() -> String {
             out,
             "| [`{}`](#{}) | {} | {} |",
             i.id, i.id, i.severity, i.summary
+        );
+    }
+    out.push_str(
+        "\n## Chart versions and profiles\n\n\
+         When the input shows the chart's markers pre-hook Job (Helm 4, `helm template`), its own `-markers` rule decides,\n\
+         together with the invariants that hold in every chart version. When the input hides it (Helm 3, `values`), the\n\
+         profile of the chart version decides (`helm.sh/chart: matrix-stack-<version>`; for `values` the release read with\n\
+         `--reuse-values`, else `--chart-version`, else the built-in defaults' version). A version the table does not know gets\n",
+    );
+    let _ = writeln!(
+        out,
+        "`{}` (the stricter), with the warning `unknown-chart-version`; `--chart-profile` chooses another.\n",
+        ChartProfile::STRICTEST
+    );
+    out.push_str("| profile | charts | step 2 allowed from |\n|---|---|---|\n");
+    for row in PROFILE_TABLE {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            row.profile.as_str(),
+            row.charts,
+            row.profile.rule(Step::Migrate).allowed.join(", ")
         );
     }
     for rule in RuleId::ALL {
