@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use crate::facts::Facts;
 use crate::manifest::{Resource, Stream};
 use crate::render::parse_marker_arg;
-use crate::state::MarkerState;
+use crate::state::{ChartProfile, MarkerState};
 
 /// Marks a syn2mas Job that ess-guard hardened (`"true"`) or built (`"injected"`).
 pub const HARDENED: &str = "ess-guard.element.io/hardened";
@@ -79,17 +79,14 @@ fn chart_version(label: &str) -> Option<&str> {
     label.strip_prefix("matrix-stack-")
 }
 
-/// The shape a chart version renders, when the version is one ess-guard knows.
+/// The shape a chart version renders, when the version is one ess-guard knows: read from the
+/// one chart-version table ([`ChartProfile::for_version`]), since the Job's shape changed in the
+/// same upstream change (#1584) as the marker rule.
 fn shape_of_version(version: &str) -> Option<JobShape> {
-    if version == "26.8.2-dev-pr1584" {
-        return Some(JobShape::Pr1584);
-    }
-    // Calendar versions `<yy>.<m>.<patch>[-pre]`; #1584 was merged after 26.8.x, and its first
-    // release number is not known, so only <= 26.8 is mapped.
-    let mut parts = version.split(['.', '-']);
-    let year: u32 = parts.next()?.parse().ok()?;
-    let month: u32 = parts.next()?.parse().ok()?;
-    (year < 26 || (year == 26 && month <= 8)).then_some(JobShape::Chart26_8)
+    ChartProfile::for_version(version).map(|profile| match profile {
+        ChartProfile::OneUpgradeStage2 => JobShape::Chart26_8,
+        ChartProfile::RepeatableStage2 => JobShape::Pr1584,
+    })
 }
 
 /// Which Job shape the chart in front of ess-guard renders, from the render itself: the
