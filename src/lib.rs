@@ -24,6 +24,7 @@ pub mod parallel;
 pub mod render;
 pub mod report;
 pub mod rules;
+pub mod shared_namespace;
 pub mod source;
 pub mod state;
 pub mod suppress;
