@@ -53,6 +53,26 @@ pub enum Command {
     Man,
     /// Compare two renders resource by resource.
     Diff(crate::diff::DiffArgs),
+    /// Print ValidatingAdmissionPolicies that guard the marker in the cluster (`| kubectl apply -f -`).
+    ///
+    /// They refuse deleting a marker ConfigMap, removing its key or its managed-by label,
+    /// storing an unknown value or moving it backwards, and creating a release's syn2mas Job
+    /// while its marker is delegated_auth. Namespace deletion is never blocked. See
+    /// docs/policy.md.
+    Policy(PolicyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Only guard these namespaces (repeatable; default: every namespace).
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Only guard these releases (repeatable; default: every release).
+    #[arg(short = 'r', long = "release", value_name = "RELEASE")]
+    pub releases: Vec<String>,
+    /// Warn and audit instead of refusing (validationActions [Warn, Audit]).
+    #[arg(long)]
+    pub audit_only: bool,
 }
 
 /// Where the stored marker comes from.

@@ -21,6 +21,7 @@ pub mod live;
 pub mod manifest;
 pub mod output;
 pub mod parallel;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod rules;

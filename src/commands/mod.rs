@@ -6,6 +6,7 @@ pub mod completions;
 pub mod diff;
 pub mod markers;
 pub mod plan;
+pub mod policy;
 pub mod post_render;
 pub mod recover;
 pub mod rules;
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
         Command::Diff(args) => diff::run(args),
+        Command::Policy(args) => policy::run(args),
     }
 }
