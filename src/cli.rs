@@ -60,6 +60,47 @@ pub enum Command {
     /// while its marker is delegated_auth. Namespace deletion is never blocked. See
     /// docs/policy.md.
     Policy(PolicyArgs),
+    /// Every ESS release of one or more clusters: marker, stage, next command and problems.
+    ///
+    /// One LIST each of the marker ConfigMaps, the deployed Helm release Secrets and the
+    /// matrix-server StatefulSets per cluster. Exit code: 0 no error-level problem, 1 a release
+    /// has one, 3 a cluster could not be audited (the others are still reported).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AuditFormat {
+    #[default]
+    Table,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// This namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig context to audit (repeatable; default: the current context).
+    #[arg(long = "context", value_name = "CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Audit every context of the kubeconfig.
+    #[arg(long, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Seconds each API call may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: AuditFormat,
+    /// Chart reference used in the printed commands (as for `plan`).
+    #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
+    pub chart: String,
 }
 
 #[derive(Debug, Clone, Args)]

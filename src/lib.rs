@@ -5,6 +5,7 @@
 //! ([`facts`], [`render`]) → decide ([`engine`], which alone calls the marker state machine in
 //! [`state`]) → act ([`inject`]) → report ([`report`], [`formats`]).
 
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod diff;

@@ -1,6 +1,7 @@
 //! One file per subcommand; each turns parsed flags into a call down the data path and an exit
 //! code.
 
+pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod diff;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Man => completions::man(),
         Command::Diff(args) => diff::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

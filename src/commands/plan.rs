@@ -35,7 +35,8 @@ struct PlanWarning {
     message: String,
 }
 
-fn position(state: MarkerState) -> &'static str {
+/// Where a release with this marker is in the migration (also `audit`'s column).
+pub fn position(state: MarkerState) -> &'static str {
     match state {
         MarkerState::Absent => "no marker stored: a fresh install, or a deployment from before markers (chart < 25.6.0)",
         MarkerState::LegacyAuth => "Synapse handles logins (before the migration, or after the step-1 dry run)",
