@@ -278,7 +278,7 @@ fn assess_release(
         };
         if let Some(evidence) = legacy {
             marker = Marker::Known(MarkerState::LegacyAuth);
-            marker_origin = format!("inferred: no marker, but {evidence}");
+            marker_origin = format!("no marker ConfigMap; {evidence}");
             problems.push(Finding::new(
                 RuleId::LegacyInferred,
                 format!("no marker stored for {release}, but {evidence}: treated as legacy_auth"),

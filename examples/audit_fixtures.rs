@@ -1,0 +1,39 @@
+//! Prints Kubernetes objects for `ess-guard audit` tests and benchmarks (see
+//! tests/support/audit_fixtures.rs for what they are):
+//!
+//! ```text
+//! cargo run --example audit_fixtures -- stages-namespaces | kubectl create -f -
+//! cargo run --example audit_fixtures -- stages            | kubectl create -f -
+//! cargo run --example audit_fixtures -- fleet-namespaces 1000 | kubectl create -f -
+//! cargo run --example audit_fixtures -- fleet 1000            | kubectl create -f -
+//! ```
+
+#[path = "../tests/support/audit_fixtures.rs"]
+mod audit_fixtures;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = || -> usize {
+        args.get(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| {
+            eprintln!("audit_fixtures: give the number of releases");
+            std::process::exit(2)
+        })
+    };
+    let out = match args.first().map(String::as_str) {
+        Some("stages-namespaces") => {
+            let ns: Vec<String> = audit_fixtures::stage_namespaces()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            audit_fixtures::namespaces(&ns)
+        }
+        Some("stages") => audit_fixtures::stages(),
+        Some("fleet-namespaces") => audit_fixtures::fleet(count()).0,
+        Some("fleet") => audit_fixtures::fleet(count()).1,
+        _ => {
+            eprintln!("usage: audit_fixtures stages-namespaces|stages|fleet-namespaces N|fleet N");
+            std::process::exit(2)
+        }
+    };
+    println!("{out}");
+}
