@@ -4,8 +4,8 @@
 //! ```text
 //! cargo run --example audit_fixtures -- stages-namespaces | kubectl create -f -
 //! cargo run --example audit_fixtures -- stages            | kubectl create -f -
-//! cargo run --example audit_fixtures -- fleet-namespaces 1000 | kubectl create -f -
-//! cargo run --example audit_fixtures -- fleet 1000            | kubectl create -f -
+//! cargo run --example audit_fixtures -- fleet-namespaces 0 1000 | kubectl create -f -
+//! cargo run --example audit_fixtures -- fleet 0 1000            | kubectl create -f -
 //! ```
 
 #[path = "../tests/support/audit_fixtures.rs"]
@@ -13,9 +13,9 @@ mod audit_fixtures;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let count = || -> usize {
-        args.get(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| {
-            eprintln!("audit_fixtures: give the number of releases");
+    let number = |i: usize| -> usize {
+        args.get(i).and_then(|n| n.parse().ok()).unwrap_or_else(|| {
+            eprintln!("audit_fixtures: give the release range FROM TO");
             std::process::exit(2)
         })
     };
@@ -28,10 +28,10 @@ fn main() {
             audit_fixtures::namespaces(&ns)
         }
         Some("stages") => audit_fixtures::stages(),
-        Some("fleet-namespaces") => audit_fixtures::fleet(count()).0,
-        Some("fleet") => audit_fixtures::fleet(count()).1,
+        Some("fleet-namespaces") => audit_fixtures::fleet(number(1), number(2)).0,
+        Some("fleet") => audit_fixtures::fleet(number(1), number(2)).1,
         _ => {
-            eprintln!("usage: audit_fixtures stages-namespaces|stages|fleet-namespaces N|fleet N");
+            eprintln!("usage: audit_fixtures stages-namespaces|stages|fleet-namespaces FROM TO|fleet FROM TO");
             std::process::exit(2)
         }
     };

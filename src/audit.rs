@@ -130,12 +130,29 @@ pub fn audit_cluster(
         releases: cluster.list_deployed_releases(all)?,
         statefulsets: cluster.list_statefulsets_scoped(SCALE_DOWN_SELECTOR, all)?,
     };
+    // The GET is optional (the least-privilege role lists only): without it the release is
+    // reported as having no marker, with a note that an unlabelled one was not looked for.
+    let mut unchecked = BTreeSet::new();
     for (namespace, release) in unmarked_synapse_releases(&listed) {
-        if let Some(cm) = cluster.get_configmap_in(&namespace, &format!("{release}-markers"))? {
-            listed.markers.push(cm);
+        match cluster.get_configmap_in(&namespace, &format!("{release}-markers")) {
+            Ok(Some(cm)) => listed.markers.push(cm),
+            Ok(None) => {}
+            Err(KubeError::Forbidden { .. }) => {
+                unchecked.insert((namespace, release));
+            }
+            Err(e) => return Err(e),
         }
     }
-    Ok(assess(&listed, chart_ref))
+    let mut releases = assess(&listed, chart_ref);
+    for r in &mut releases {
+        if unchecked.contains(&(r.namespace.clone(), r.release.clone())) {
+            r.problems.push(Finding::new(
+                RuleId::MarkerEvidenceUnchecked,
+                format!("no labelled marker ConfigMap, and whether an unlabelled {}-markers exists could not be checked (get configmaps is not allowed)", r.release),
+            ));
+        }
+    }
+    Ok(releases)
 }
 
 /// The Helm facts (merged with the chart defaults) of a decoded matrix-stack record.

@@ -327,6 +327,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_is_the_default_output() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/policy/ess-guard-policy.yaml");
+        let example = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            example,
+            yaml(&PolicyOptions::default()).expect("yaml"),
+            "regenerate it: cargo run -- policy > examples/policy/ess-guard-policy.yaml"
+        );
+    }
+
+    #[test]
     fn bad_names_are_refused() {
         let bad = PolicyOptions {
             releases: vec!["x' || true || '".into()],

@@ -181,6 +181,34 @@ fn one_namespace_and_exit_codes() {
     assert_eq!(releases[0]["release"], "done");
     assert_eq!(doc["clusters"][0]["scope"], "namespace aud-done");
 
+    // Least privilege: list only (every get refused). The three LISTs suffice; the releases
+    // without a labelled marker say that an unlabelled one was not looked for.
+    server.deny(&["user=system:serviceaccount:ess:ess-guard,verb=get"]);
+    let kc = server
+        .restricted_kubeconfig()
+        .to_str()
+        .expect("utf-8")
+        .to_string();
+    let run = ess_guard(
+        &["audit", "-A", "--format", "json", "--kubeconfig", &kc],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let releases = doc["clusters"][0]["releases"].as_array().expect("releases");
+    assert_eq!(releases.len(), STAGES.len());
+    let unchecked: Vec<&str> = releases
+        .iter()
+        .filter(|r| {
+            r["problems"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|f| f["rule"] == "marker-evidence-unchecked"))
+        })
+        .filter_map(|r| r["release"].as_str())
+        .collect();
+    assert_eq!(unchecked, ["nomarker", "premarkers", "unlabelled"]);
+
     // Without list on secrets the cluster cannot be audited: exit 3, said on stderr too.
     server.deny(&["user=admin,verb=list,resource=secrets"]);
     let run = audit(&server, &["-A", "--format", "json"]);

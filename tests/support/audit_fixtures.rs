@@ -329,12 +329,13 @@ pub fn stages() -> String {
     list(items)
 }
 
-/// `n` releases for the benchmark, one namespace each (`bench-0000` …), every one at a
+/// Releases `from..to` for the benchmark, one namespace each (`bench-0000` …), every one at a
 /// different stage in turn, all in order (no problem): the namespaces first, then the objects.
-pub fn fleet(n: usize) -> (String, String) {
-    let names: Vec<String> = (0..n).map(|i| format!("bench-{i:04}")).collect();
+/// Ranges let a benchmark grow one fleet step by step.
+pub fn fleet(from: usize, to: usize) -> (String, String) {
+    let names: Vec<String> = (from..to).map(|i| format!("bench-{i:04}")).collect();
     let mut items = Vec::new();
-    for (i, ns) in names.iter().enumerate() {
+    for (i, ns) in (from..to).zip(&names) {
         let r = format!("ess{i}");
         let (stage, value) = [
             ("legacy", "legacy_auth"),
