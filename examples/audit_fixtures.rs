@@ -5,7 +5,7 @@
 //! cargo run --example audit_fixtures -- stages-namespaces | kubectl create -f -
 //! cargo run --example audit_fixtures -- stages            | kubectl create -f -
 //! cargo run --example audit_fixtures -- fleet-namespaces 0 1000 | kubectl create -f -
-//! cargo run --example audit_fixtures -- fleet 0 1000            | kubectl create -f -
+//! cargo run --example audit_fixtures -- fleet 0 1000 [RENDER]   | kubectl create -f -
 //! ```
 
 #[path = "../tests/support/audit_fixtures.rs"]
@@ -28,10 +28,20 @@ fn main() {
             audit_fixtures::namespaces(&ns)
         }
         Some("stages") => audit_fixtures::stages(),
-        Some("fleet-namespaces") => audit_fixtures::fleet(number(1), number(2)).0,
-        Some("fleet") => audit_fixtures::fleet(number(1), number(2)).1,
+        Some("fleet-namespaces") => audit_fixtures::fleet(number(1), number(2), "").0,
+        Some("fleet") => {
+            // Optional third argument: a render to store as every record's manifest.
+            let manifest = match args.get(3) {
+                Some(path) => std::fs::read_to_string(path).unwrap_or_else(|e| {
+                    eprintln!("audit_fixtures: cannot read {path}: {e}");
+                    std::process::exit(2)
+                }),
+                None => "---\n".to_string(),
+            };
+            audit_fixtures::fleet(number(1), number(2), &manifest).1
+        }
         _ => {
-            eprintln!("usage: audit_fixtures stages-namespaces|stages|fleet-namespaces FROM TO|fleet FROM TO");
+            eprintln!("usage: audit_fixtures stages-namespaces|stages|fleet-namespaces FROM TO|fleet FROM TO [RENDER]");
             std::process::exit(2)
         }
     };

@@ -8,7 +8,11 @@
 # fastest wall time, the API calls the audit made (from its JSON) and its peak RSS, as a
 # Markdown table for BENCHMARKS.md.
 #
-# Usage: scripts/bench-audit.sh [--sizes "10 100 1000"] [--runs 5] [--profile release|dev]
+# Every Helm record stores a real render as its manifest (--manifest, default
+# ess-renders/legacy.yaml, 72 KB) so that decoding costs what it costs on a cluster; real records
+# also embed the chart's templates, which these do not.
+#
+# Usage: scripts/bench-audit.sh [--sizes "10 100 1000"] [--runs 5] [--profile release|dev] [--manifest FILE]
 # Needs KUBE_APISERVER_LITE_BIN (or scripts/build-apiserver.sh's default location), kubectl,
 # and ESS_GUARD_SHARED or ../shared for the server's start/stop scripts.
 set -euo pipefail
@@ -16,13 +20,14 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=${ESS_GUARD_SHARED:-$repo/../shared}
 bin_server=${KUBE_APISERVER_LITE_BIN:-$HOME/.cache/ess-guard/apiserver/kube-apiserver-lite}
-sizes="10 100 1000" runs=5 profile=release
+sizes="10 100 1000" runs=5 profile=release manifest=$shared/ess-renders/legacy.yaml
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --profile) profile=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --manifest) manifest=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench-audit: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,16 +47,21 @@ work=$(mktemp -d)
 state=$work/state
 cleanup() { "$tools/stop.sh" "$state" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
-eval "$("$tools/start.sh" "$state" --bin "$bin_server" --no-job-simulator 2>/dev/null)"
+exports=$("$tools/start.sh" "$state" --bin "$bin_server" --timeout 120 2>"$work/start.log") ||
+  { cat "$work/start.log" >&2; exit 1; }
+eval "$exports"
+[ -n "${KUBECONFIG:-}" ] || { echo "bench-audit: start.sh gave no KUBECONFIG" >&2; exit 1; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 have=0
+echo "ess-guard $("$bin" --version | cut -d' ' -f2) ($profile), manifest $(basename "$manifest") per Helm record"
+echo
 echo "| releases | objects (Secrets, ConfigMaps, StatefulSets) | API calls | wall time, median of $runs | fastest | peak RSS |"
 echo "|---:|---:|---:|---:|---:|---:|"
 for n in $sizes; do
   if [ "$n" -gt "$have" ]; then
     "$gen" fleet-namespaces "$have" "$n" | kubectl create -f - >/dev/null
-    "$gen" fleet "$have" "$n" | kubectl create -f - >/dev/null
+    "$gen" fleet "$have" "$n" "$manifest" | kubectl create -f - >/dev/null
     have=$n
   fi
   times=()

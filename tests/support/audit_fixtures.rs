@@ -182,12 +182,37 @@ pub fn helm_secret(
     chart_version: &str,
     config: Value,
 ) -> Value {
+    helm_secret_with_manifest(
+        ns,
+        release,
+        version,
+        status,
+        chart,
+        chart_version,
+        config,
+        "---\n",
+    )
+}
+
+/// [`helm_secret`] storing `manifest` as the release's rendered manifest, as Helm does (its
+/// size drives the cost of decoding a record).
+#[allow(clippy::too_many_arguments)]
+pub fn helm_secret_with_manifest(
+    ns: &str,
+    release: &str,
+    version: u32,
+    status: &str,
+    chart: &str,
+    chart_version: &str,
+    config: Value,
+    manifest: &str,
+) -> Value {
     let rel = json!({
         "name": release, "namespace": ns, "version": version,
         "info": {"status": status, "description": "Upgrade complete"},
         "chart": {"metadata": {"apiVersion": "v2", "name": chart, "version": chart_version}, "templates": []},
         "config": config,
-        "manifest": "---\n",
+        "manifest": manifest,
     });
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(rel.to_string().as_bytes()).expect("gzip");
@@ -332,7 +357,8 @@ pub fn stages() -> String {
 /// Releases `from..to` for the benchmark, one namespace each (`bench-0000` …), every one at a
 /// different stage in turn, all in order (no problem): the namespaces first, then the objects.
 /// Ranges let a benchmark grow one fleet step by step.
-pub fn fleet(from: usize, to: usize) -> (String, String) {
+/// `manifest` is stored in every Helm record (e.g. a real render, for realistic sizes).
+pub fn fleet(from: usize, to: usize, manifest: &str) -> (String, String) {
     let names: Vec<String> = (from..to).map(|i| format!("bench-{i:04}")).collect();
     let mut items = Vec::new();
     for (i, ns) in (from..to).zip(&names) {
@@ -343,7 +369,7 @@ pub fn fleet(from: usize, to: usize) -> (String, String) {
             ("migrate", "syn2mas_migrated"),
             ("done", "delegated_auth"),
         ][i % 4];
-        items.push(helm_secret(
+        items.push(helm_secret_with_manifest(
             ns,
             &r,
             1,
@@ -351,8 +377,9 @@ pub fn fleet(from: usize, to: usize) -> (String, String) {
             "matrix-stack",
             "26.8.1",
             values(stage),
+            manifest,
         ));
-        items.push(helm_secret(
+        items.push(helm_secret_with_manifest(
             ns,
             &r,
             2,
@@ -360,6 +387,7 @@ pub fn fleet(from: usize, to: usize) -> (String, String) {
             "matrix-stack",
             "26.8.2",
             values(stage),
+            manifest,
         ));
         items.push(marker(ns, &r, value, true));
         items.push(synapse(ns, &r, 1, None));
