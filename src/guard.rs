@@ -145,7 +145,8 @@ pub fn run(
     // Step 2 stops every matrix-server StatefulSet in the namespace, other releases' too.
     let mut live_suppressed = Vec::new();
     if crate::shared_namespace::may_migrate(evaluation.step, &facts.requested) {
-        let (found, suppressed) = crate::shared_namespace::check(state_args, &marker_target)?;
+        let (found, suppressed) =
+            crate::shared_namespace::check(source.is_live(), state_args, &marker_target)?;
         evaluation.findings.extend(found);
         live_suppressed = suppressed;
     }

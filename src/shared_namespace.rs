@@ -148,16 +148,18 @@ pub fn from_list(
     }
 }
 
-/// The check as the guard's decide step runs it: offline (`--state`, `--state-file`) it says it
-/// was not checked; live it makes one LIST in the release namespace (the same connection
-/// settings and namespace precedence as the marker read).
+/// The check as the guard's decide step runs it: with an offline state source (`--state`,
+/// `--state-file`, `--state-map`) it says it was not checked; live it makes one LIST in the
+/// release namespace (the same connection settings and namespace precedence as the marker
+/// read).
 pub fn check(
+    live: bool,
     state_args: &crate::cli::StateArgs,
     target: &crate::source::MarkerTarget,
 ) -> Result<(Vec<Finding>, Vec<Suppressed>), Error> {
-    if state_args.state.is_some() || state_args.state_file.is_some() {
+    if !live {
         return Ok((
-            vec![unchecked("the marker state was given offline (--state/--state-file), so no cluster was asked")],
+            vec![unchecked("the marker state was given offline (--state/--state-file/--state-map), so no cluster was asked")],
             Vec::new(),
         ));
     }
