@@ -82,6 +82,32 @@ fn step_2_is_refused_naming_the_other_releases_statefulsets() {
         run.stderr
     );
 
+    // `check --live` takes the same decide step.
+    let kubeconfig = path_str(&server.restricted_kubeconfig());
+    let path = path_str(&scenarios::render_path("step2"));
+    let run = ess_guard(
+        &[
+            "check",
+            "--live",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--kubeconfig",
+            &kubeconfig,
+            &path,
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("error[shared-namespace-scale-down]")
+            && run.stdout.contains("other-synapse-pusher"),
+        "{}",
+        run.stdout
+    );
+
     // Step 3 runs no syn2mas Job: nothing to check. (From legacy_auth step 3 is refused by the
     // transition table; with the marker at syn2mas_migrated it is the normal upgrade.)
     server.kubectl(
