@@ -64,6 +64,19 @@ pub enum Command {
     /// Lint Flux HelmRelease manifests for settings that defeat the migration guard
     /// (disableHooks, rollback remediation). Reports in every `check` format.
     Lint(LintArgs),
+    /// Print ValidatingAdmissionPolicies that guard the marker in the cluster (`| kubectl apply -f -`).
+    ///
+    /// They refuse deleting a marker ConfigMap, removing its key or its managed-by label,
+    /// storing an unknown value or moving it backwards, and creating a release's syn2mas Job
+    /// while its marker is delegated_auth. Namespace deletion is never blocked. See
+    /// docs/policy.md.
+    Policy(PolicyArgs),
+    /// Every ESS release of one or more clusters: marker, stage, next command and problems.
+    ///
+    /// One LIST each of the marker ConfigMaps, the deployed Helm release Secrets and the
+    /// matrix-server StatefulSets per cluster. Exit code: 0 no error-level problem, 1 a release
+    /// has one, 3 a cluster could not be audited (the others are still reported).
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -105,6 +118,62 @@ pub struct LintArgs {
     /// Lowest severity that fails (exit 1).
     #[arg(long, value_enum, default_value_t)]
     pub fail_on: FailOnArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AuditFormat {
+    #[default]
+    Table,
+    Json,
+    Prometheus,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// This namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Kubeconfig context to audit (repeatable; default: the current context).
+    #[arg(long = "context", value_name = "CONTEXT")]
+    pub contexts: Vec<String>,
+    /// Audit every context of the kubeconfig.
+    #[arg(long, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Seconds each API call may take.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub format: AuditFormat,
+    /// Chart reference used in the printed commands (as for `plan`).
+    #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
+    pub chart: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Only guard these namespaces (repeatable; default: every namespace).
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
+    /// Only guard these releases (repeatable; default: every release).
+    #[arg(short = 'r', long = "release", value_name = "RELEASE")]
+    pub releases: Vec<String>,
+    /// Warn and audit instead of refusing (validationActions [Warn, Audit]).
+    #[arg(long)]
+    pub audit_only: bool,
 }
 
 /// Where the stored marker comes from.

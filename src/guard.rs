@@ -149,14 +149,24 @@ pub fn run(
         render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
     apply_chart_args(&state_args.chart, &mut facts);
     // decide
-    let observed: Observed = source.observe(&target(state_args, &facts))?;
+    let marker_target = target(state_args, &facts);
+    let observed: Observed = source.observe(&marker_target)?;
     let mut evaluation: Evaluation = engine::evaluate(&observed, &facts, intent, fail_on.into())
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    // Step 2 stops every matrix-server StatefulSet in the namespace, other releases' too.
+    let mut live_suppressed = Vec::new();
+    if crate::shared_namespace::may_migrate(evaluation.step, &facts.requested) {
+        let (found, suppressed) =
+            crate::shared_namespace::check(source.is_live(), state_args, &marker_target)?;
+        evaluation.findings.extend(found);
+        live_suppressed = suppressed;
+    }
     // Point findings at their resources, then let annotations there suppress them; the verdict
     // is recomputed from what is left.
     render::locate(&stream, &mut evaluation.findings);
     let suppressions = Suppressions::from_stream(&stream);
-    let suppressed = suppressions.apply(&mut evaluation, fail_on.into());
+    let mut suppressed = suppressions.apply(&mut evaluation, fail_on.into());
+    suppressed.extend(live_suppressed);
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
     report.suppressed = suppressed;
     if report.evaluation.verdict == Verdict::Rejected {

@@ -97,6 +97,30 @@ pub struct HelmRelease {
     pub chart_version: String,
 }
 
+/// One deployed Helm release record found by [`Cluster::list_deployed_releases`].
+#[derive(Debug)]
+pub struct ListedRelease {
+    pub namespace: String,
+    /// From the Secret's `name` label.
+    pub release: String,
+    /// The decoded record, or why it could not be read.
+    pub decoded: Result<HelmRelease, KubeError>,
+}
+
+/// The context names of the kubeconfig ess-guard would use (`--kubeconfig`, else
+/// `$KUBECONFIG`, else `~/.kube/config`), in the file's order; empty in a pod without one.
+pub fn context_names(kubeconfig: Option<&Path>) -> Result<Vec<String>, KubeError> {
+    let opts = ConnectOptions {
+        kubeconfig: kubeconfig.map(Path::to_path_buf),
+        ..ConnectOptions::default()
+    };
+    let env = |key: &str| std::env::var_os(key);
+    Ok(match load_kubeconfig(&opts, &env)? {
+        Some((k, _)) => k.contexts.into_iter().map(|c| c.name).collect(),
+        None => Vec::new(),
+    })
+}
+
 /// Errors of the access layer. Each `Display` is one line: the cause, then what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -203,6 +227,8 @@ pub struct Cluster {
     /// reports can say which cluster was read.
     context: String,
     timeout: Duration,
+    /// HTTP requests sent so far (for `audit`'s report and benchmark).
+    calls: std::cell::Cell<u64>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -290,12 +316,18 @@ impl Cluster {
             server,
             context,
             timeout: opts.timeout,
+            calls: std::cell::Cell::new(0),
         })
     }
 
     /// The kubeconfig context that was used (`in-cluster` without a kubeconfig).
     pub fn context(&self) -> &str {
         &self.context
+    }
+
+    /// How many HTTP requests this client has sent.
+    pub fn api_calls(&self) -> u64 {
+        self.calls.get()
     }
 
     /// The namespace every call works in.
@@ -507,6 +539,236 @@ impl Cluster {
             .collect()
     }
 
+    /// One LIST of ConfigMaps matching `selector`, in the client's namespace or (`all`) in
+    /// every namespace.
+    pub fn list_configmaps(
+        &self,
+        selector: &str,
+        all: bool,
+    ) -> Result<Vec<ConfigMapView>, KubeError> {
+        let target = Target {
+            verb: "list",
+            resource: "configmaps",
+            kind: "ConfigMap",
+            name: None,
+        };
+        let url = ConfigMap::url_path(&(), self.scope(all));
+        let req = Request::new(url).list(&ListParams::default().labels(selector));
+        let resp = self.execute(req, &target)?;
+        self.check_list_status(&resp, &target, all)?;
+        let list: ObjectListItems<ConfigMap> = parse_json(&resp.body, "ConfigMap list")?;
+        list.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|cm| {
+                let meta = cm.metadata;
+                let name = meta.name.ok_or_else(|| {
+                    malformed("ConfigMap list", "a ConfigMap has no metadata.name")
+                })?;
+                let mut binary_data_keys: Vec<String> =
+                    cm.binary_data.unwrap_or_default().into_keys().collect();
+                binary_data_keys.sort();
+                Ok(ConfigMapView {
+                    name,
+                    namespace: meta.namespace.unwrap_or_else(|| self.namespace.clone()),
+                    labels: meta.labels.unwrap_or_default(),
+                    data: cm.data.unwrap_or_default(),
+                    binary_data_keys,
+                    immutable: cm.immutable.unwrap_or(false),
+                    resource_version: meta.resource_version,
+                })
+            })
+            .collect()
+    }
+
+    /// One LIST of StatefulSets matching `selector`, with their namespaces, in the client's
+    /// namespace or (`all`) in every namespace.
+    pub fn list_statefulsets_scoped(
+        &self,
+        selector: &str,
+        all: bool,
+    ) -> Result<Vec<(String, StatefulSetView)>, KubeError> {
+        let target = Target {
+            verb: "list",
+            resource: "statefulsets",
+            kind: "StatefulSet",
+            name: None,
+        };
+        let url = StatefulSet::url_path(&(), self.scope(all));
+        let req = Request::new(url).list(&ListParams::default().labels(selector));
+        let resp = self.execute(req, &target)?;
+        self.check_list_status(&resp, &target, all)?;
+        let list: ObjectListItems<StatefulSet> = parse_json(&resp.body, "StatefulSet list")?;
+        list.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| {
+                let ns = s
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| self.namespace.clone());
+                sts_view(s, "StatefulSet list").map(|v| (ns, v))
+            })
+            .collect()
+    }
+
+    /// One LIST of the deployed Helm release records (`owner=helm,status=deployed`), in the
+    /// client's namespace or (`all`) in every namespace. Helm marks only the newest deployed
+    /// revision of a release `deployed`; if several are (an interrupted upgrade), the highest
+    /// revision wins. Each record is decoded on its own: one that cannot be read is returned
+    /// as an error beside the others. Secret data never appears in errors.
+    pub fn list_deployed_releases(&self, all: bool) -> Result<Vec<ListedRelease>, KubeError> {
+        let target = Target {
+            verb: "list",
+            resource: "secrets",
+            kind: "Secret",
+            name: None,
+        };
+        let url = Secret::url_path(&(), self.scope(all));
+        let req =
+            Request::new(url).list(&ListParams::default().labels("owner=helm,status=deployed"));
+        let resp = self.execute(req, &target)?;
+        self.check_list_status(&resp, &target, all)?;
+        // Untyped on purpose (see latest_release).
+        let list: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
+        let items = match list.get("items") {
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(Value::Null) | None => &[],
+            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
+        };
+        // (namespace, release) -> (revision, item)
+        let mut newest: BTreeMap<(String, String), (u32, &Value)> = BTreeMap::new();
+        for item in items {
+            if item.get("type").and_then(Value::as_str) != Some("helm.sh/release.v1") {
+                continue;
+            }
+            let meta = item.get("metadata");
+            let get = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
+            let label = |k: &str| {
+                meta.and_then(|m| m.get("labels"))
+                    .and_then(|l| l.get(k))
+                    .and_then(Value::as_str)
+            };
+            let (Some(ns), Some(release), Some(rev)) = (
+                get("namespace"),
+                label("name"),
+                label("version").and_then(|v| v.parse::<u32>().ok()),
+            ) else {
+                continue;
+            };
+            let key = (ns.to_string(), release.to_string());
+            if newest.get(&key).is_none_or(|(r, _)| rev > *r) {
+                newest.insert(key, (rev, item));
+            }
+        }
+        Ok(newest
+            .into_iter()
+            .map(|((namespace, release), (rev, item))| {
+                let secret = format!("sh.helm.release.v1.{release}.v{rev}");
+                let decoded = decode_release_secret(item, &secret);
+                ListedRelease {
+                    namespace,
+                    release,
+                    decoded,
+                }
+            })
+            .collect())
+    }
+
+    /// One GET of a ConfigMap in `namespace` (not necessarily the client's); `Ok(None)` on
+    /// the API server's own 404. `audit` uses it only for a release that runs Synapse but has
+    /// no labelled marker, to tell "no marker" from "a marker without the label".
+    pub fn get_configmap_in(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ConfigMapView>, KubeError> {
+        let target = Target {
+            verb: "get",
+            resource: "configmaps",
+            kind: "ConfigMap",
+            name: Some(name),
+        };
+        check_name(name, "ConfigMap")?;
+        if !is_dns_label(namespace) {
+            return Err(KubeError::Other(format!(
+                "{namespace:?} is not a valid namespace name"
+            )));
+        }
+        let url = ConfigMap::url_path(&(), Some(namespace));
+        let req = Request::new(url).get(name, &GetParams::default());
+        let resp = self.execute(req, &target)?;
+        if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
+            return Ok(None);
+        }
+        self.check_status(&resp, &target).map_err(|e| match e {
+            KubeError::Forbidden {
+                verb,
+                resource,
+                name,
+                user_message,
+                ..
+            } => KubeError::Forbidden {
+                verb,
+                resource,
+                name,
+                namespace: namespace.to_string(),
+                user_message,
+            },
+            other => other,
+        })?;
+        let what = format!("ConfigMap {namespace}/{name}");
+        let cm: ConfigMap = parse_json(&resp.body, &what)?;
+        let meta = cm.metadata;
+        let mut binary_data_keys: Vec<String> =
+            cm.binary_data.unwrap_or_default().into_keys().collect();
+        binary_data_keys.sort();
+        Ok(Some(ConfigMapView {
+            name: meta.name.unwrap_or_else(|| name.to_string()),
+            namespace: meta.namespace.unwrap_or_else(|| namespace.to_string()),
+            labels: meta.labels.unwrap_or_default(),
+            data: cm.data.unwrap_or_default(),
+            binary_data_keys,
+            immutable: cm.immutable.unwrap_or(false),
+            resource_version: meta.resource_version,
+        }))
+    }
+
+    fn scope(&self, all: bool) -> Option<&str> {
+        if all {
+            None
+        } else {
+            Some(&self.namespace)
+        }
+    }
+
+    /// [`Cluster::check_status`] for a LIST; across all namespaces a 403 names no namespace.
+    fn check_list_status(
+        &self,
+        resp: &RawResponse,
+        target: &Target<'_>,
+        all: bool,
+    ) -> Result<(), KubeError> {
+        self.check_status(resp, target).map_err(|e| match e {
+            KubeError::Forbidden {
+                verb,
+                resource,
+                name,
+                user_message,
+                ..
+            } if all => KubeError::Forbidden {
+                verb,
+                resource,
+                name,
+                namespace: "(all namespaces)".into(),
+                user_message,
+            },
+            other => other,
+        })
+    }
+
     /// JSON merge patch of `spec.replicas`, with `metadata.resourceVersion` as precondition
     /// (a stale one gives [`KubeError::Conflict`]). `dry_run` asks the server for `dryRun=All`.
     pub fn patch_statefulset_replicas(
@@ -577,6 +839,7 @@ impl Cluster {
             ));
         }
         let req = req.map(Body::from);
+        self.calls.set(self.calls.get() + 1);
         let client = self.client.clone();
         let fut = async move {
             let resp = client.send(req).await.map_err(Phase::Send)?;

@@ -6,6 +6,7 @@
 //! [`state`]) → act ([`inject`]) → report ([`report`], [`formats`]).
 
 pub mod argocd;
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod diff;
@@ -23,9 +24,11 @@ pub mod live;
 pub mod manifest;
 pub mod output;
 pub mod parallel;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod rules;
+pub mod shared_namespace;
 pub mod source;
 pub mod state;
 pub mod suppress;

@@ -68,6 +68,10 @@ impl LiveState {
 }
 
 impl StateSource for LiveState {
+    fn is_live(&self) -> bool {
+        true
+    }
+
     fn observe(&self, target: &MarkerTarget) -> Result<Observed, Error> {
         let configmap = target.configmap.clone().ok_or_else(|| {
             Error::Usage(format!(

@@ -41,6 +41,11 @@ pub struct Observed {
 pub trait StateSource {
     /// Learns the state. Any doubt is an error: callers fail closed.
     fn observe(&self, target: &MarkerTarget) -> Result<Observed, Error>;
+    /// Whether this source reads the cluster (then checks that need live objects, such as the
+    /// step-2 shared-namespace check, may read it too); offline sources say no.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// `--state`: the user states it.

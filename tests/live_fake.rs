@@ -96,9 +96,28 @@ fn describe(reqs: &[RecordedRequest]) -> Vec<String> {
         .collect()
 }
 
-/// Exactly one request: the GET of the marker ConfigMap.
+/// The step-2 shared-namespace check's one LIST of matrix-server StatefulSets.
+fn is_scale_down_list(r: &RecordedRequest) -> bool {
+    r.method == "GET"
+        && r.path == STS_PATH
+        && r.query_param("labelSelector").as_deref()
+            == Some("app.kubernetes.io/component=matrix-server")
+}
+
+/// The requests, without a final step-2 shared-namespace LIST (its own test is
+/// `step_2_lists_matrix_server_statefulsets_once`).
+fn requests_before_scale_down_list(server: &FakeApiServer) -> Vec<RecordedRequest> {
+    let mut reqs = server.requests();
+    if reqs.last().is_some_and(is_scale_down_list) {
+        reqs.pop();
+    }
+    reqs
+}
+
+/// Exactly one request: the GET of the marker ConfigMap (plus, at step 2, the one LIST of the
+/// shared-namespace check).
 fn assert_one_marker_get(server: &FakeApiServer) {
-    let reqs = server.requests();
+    let reqs = requests_before_scale_down_list(server);
     assert_eq!(
         describe(&reqs),
         vec![format!("GET {MARKERS_PATH}")],
@@ -108,7 +127,7 @@ fn assert_one_marker_get(server: &FakeApiServer) {
 
 /// Reads only; the marker GET first and once. Returns the requests.
 fn assert_reads_only(server: &FakeApiServer) -> Vec<RecordedRequest> {
-    let reqs = server.requests();
+    let reqs = requests_before_scale_down_list(server);
     assert!(
         reqs.iter().all(|r| r.method == "GET"),
         "writes sent: {:?}",
@@ -1665,5 +1684,27 @@ fn values_reuse_values_failures() {
         run.stderr.contains("not allowed to list secrets"),
         "{}",
         run.stderr
+    );
+}
+
+/// Step 2 adds exactly one read: the LIST of matrix-server StatefulSets in the release
+/// namespace (the chart's syn2mas Job scales all of them down); other steps add none.
+#[test]
+fn step_2_lists_matrix_server_statefulsets_once() {
+    let server = fake_with_state("legacy_auth");
+    let kubeconfig = kc(&server);
+    let run = post_render(&kubeconfig, "step2", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{:?}", describe(&reqs));
+    assert_eq!(reqs[0].path, MARKERS_PATH);
+    assert!(is_scale_down_list(&reqs[1]), "{:?}", describe(&reqs));
+
+    server.clear_requests();
+    let run = post_render(&kubeconfig, "step1", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        describe(&server.requests()),
+        vec![format!("GET {MARKERS_PATH}")]
     );
 }

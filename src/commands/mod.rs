@@ -2,12 +2,14 @@
 //! code.
 
 pub mod argocd;
+pub mod audit;
 pub mod check;
 pub mod completions;
 pub mod diff;
 pub mod lint;
 pub mod markers;
 pub mod plan;
+pub mod policy;
 pub mod post_render;
 pub mod recover;
 pub mod rules;
@@ -31,5 +33,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Diff(args) => diff::run(args),
         Command::Argocd(args) => argocd::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }

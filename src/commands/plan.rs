@@ -45,7 +45,8 @@ struct PlanWarning {
     message: String,
 }
 
-fn position(current: &Current) -> &'static str {
+/// Where a release with this marker is in the migration (also `audit`'s column).
+pub fn position(current: &Current) -> &'static str {
     let state = match current {
         Current::Known(s) => *s,
         Current::Unknown(_) => return "the stored marker is not a value the chart writes: the chart's markers Job refuses every upgrade until it is restored",
