@@ -671,7 +671,7 @@ fn judge(outcomes: &[Outcome], reasons: &BTreeMap<String, String>) -> Vec<String
                 .cloned(),
             _ => None,
         }
-        .map(|m| format!(" [{m}]"))
+        .map(|m| format!(" [{}]", m.escape_debug()))
         .unwrap_or_default();
 
         // The harness: the chart did what its code says it does.
