@@ -431,7 +431,8 @@ struct Reading {
 ///   rejecting findings are reported as warnings that name the reading.
 /// - `syn2mas_migrated`/`delegated_auth`: a reading the chart's own markers Job refuses cannot
 ///   get through the cluster: it is dropped with the warning `unverified-step`. Every reading the
-///   chart allows is judged in full, and any of them rejecting rejects. When the chart refuses
+///   chart allows is judged in full (the step-3 reading, the normal upgrade from a settled
+///   marker, reported first), and any of them rejecting rejects. When the chart refuses
 ///   every reading, every reading's findings are reported (rejected).
 /// - otherwise (`legacy_auth`, an unreadable marker): when the readings agree, their findings are
 ///   reported once (step 2's first); when they do not, or the marker allows one and refuses the
@@ -479,7 +480,9 @@ fn combine_readings(
             decided.or_else(|| readings.first().map(|r| r.step))
         }
         Current::Known(MarkerState::Syn2masMigrated | MarkerState::DelegatedAuth) => {
-            let kept: Vec<&Reading> = readings.iter().filter(|r| !r.chart_refuses).collect();
+            let mut kept: Vec<&Reading> = readings.iter().filter(|r| !r.chart_refuses).collect();
+            // Step 3 is the normal upgrade from a settled marker: its findings come first.
+            kept.sort_by_key(|r| r.step != Step::Finalize);
             if kept.is_empty() {
                 // The chart refuses every reading: so does ess-guard, with every reason.
                 for r in readings {
@@ -1159,16 +1162,17 @@ mod tests {
             FailOn::Error,
         )
         .expect("evaluates");
+        // Step 3, the normal upgrade from a settled marker, is reported first.
         assert_eq!(
             rules(&e),
             vec![
-                "stage2-repeated",
                 "missing-bcrypt-scheme",
+                "stage2-repeated",
                 "missing-bcrypt-scheme"
             ]
         );
-        assert!(e.findings[1].message.starts_with("as step 2"));
-        assert!(e.findings[2].message.starts_with("as step 3"));
+        assert!(e.findings[0].message.starts_with("as step 3"));
+        assert!(e.findings[2].message.starts_with("as step 2"));
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(e.step, None);
         assert_eq!(e.readings, crate::facts::HELM3_READINGS.to_vec());
