@@ -14,6 +14,7 @@ pub mod error;
 pub mod facts;
 pub mod formats;
 pub mod guard;
+pub mod helm_cmdline;
 pub mod inject;
 pub mod input;
 pub mod kube_access;
