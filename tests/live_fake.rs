@@ -1276,8 +1276,8 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "would    scale ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         would    scale ess-synapse-main from 0 to 2 replica(s)\n\
+        "would    scale ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         would    scale ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
          dry run: pass --apply to scale 2 StatefulSet(s)\n"
     );
     let reqs = server.requests();
@@ -1307,8 +1307,8 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         scaled   ess-synapse-main from 0 to 2 replica(s)\n"
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         scaled   ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n"
     );
     let reqs = server.requests();
     assert_eq!(
@@ -1340,8 +1340,9 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "ok       ess-synapse-event-persist has 1 replica(s)\n\
-         ok       ess-synapse-main has 2 replica(s)\n"
+        "ok       ess-synapse-event-persist has 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         ok       ess-synapse-main has 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         nothing to do: Synapse has its replicas\n"
     );
     assert!(server.requests().iter().all(|r| r.method == "GET"));
 }
@@ -1361,7 +1362,7 @@ fn recover_refuses_a_statefulset_changed_after_listing() {
     // What was done before the conflict is reported on stdout.
     assert_eq!(
         run.stdout,
-        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n"
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n"
     );
     let lines = run.stderr_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
