@@ -683,3 +683,59 @@ fn pr1584_stage2_may_be_repeated() {
         }
     }
 }
+
+/// Values that render nothing (every component off): `helm template` and `helm install` hand
+/// the empty render through; `helm upgrade` (Helm 3 would delete every resource of the release)
+/// is refused with nothing applied. ess-guard tells them apart from Helm's command line.
+#[test]
+fn empty_render_refused_only_where_it_replaces_a_release() {
+    let Some(env) = Env::new() else {
+        return;
+    };
+    let off = "--set=synapse.enabled=false,matrixAuthenticationService.enabled=false,elementWeb.enabled=false,elementAdmin.enabled=false,matrixRTC.enabled=false,wellKnownDelegation.enabled=false,postgres.enabled=false,deploymentMarkers.enabled=false,initSecrets.enabled=false";
+    for major in [3, 4] {
+        let ns = format!("empty-h{major}");
+        let s = Ns::new(&env, &ns, major, Chart::Base);
+        let w = s.what();
+        let base = |verb: &str| -> Vec<String> {
+            vec![
+                verb.into(),
+                "ess".into(),
+                Chart::Base.tgz(),
+                "-n".into(),
+                ns.clone(),
+                off.into(),
+            ]
+        };
+        let (run, report) = s.helm(&base("template"), true);
+        assert_eq!(run.code, 0, "{w} template: {}\n{report}", run.stderr);
+        assert!(
+            report.contains("empty render under helm template"),
+            "{w} {report}"
+        );
+
+        let mut install = base("install");
+        install.push("--create-namespace".into());
+        let (run, report) = s.helm(&install, true);
+        assert_eq!(run.code, 0, "{w} install: {}\n{report}", run.stderr);
+        assert!(
+            report.contains("empty render under helm install"),
+            "{w} {report}"
+        );
+        assert_eq!(s.revisions(), [(1, "deployed".to_string())], "{w}");
+
+        let before = s.snapshot();
+        let (run, report) = s.helm(&base("upgrade"), true);
+        assert_ne!(run.code, 0, "{w} upgrade of an empty render succeeded");
+        let seen = if major == 3 { &run.stderr } else { &report };
+        assert!(
+            seen.contains("refusing to hand Helm an empty release"),
+            "{w} {seen}"
+        );
+        assert_eq!(
+            s.snapshot(),
+            before,
+            "{w}: the refused upgrade changed objects"
+        );
+    }
+}
