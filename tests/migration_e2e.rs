@@ -89,7 +89,7 @@ impl Env {
     fn new() -> Option<Env> {
         let helm3 = require_env("ESS_GUARD_HELM3", "no Helm 3 (scripts/get-helm.sh)")?;
         let helm4 = require_env("ESS_GUARD_HELM4", "no Helm 4 (scripts/get-helm.sh)")?;
-        let server = LiteServer::start()?;
+        let server = simulator_server()?;
         let scratch = server.scratch().to_path_buf();
         let bin_dir = scratch.join("bin");
         std::fs::create_dir_all(&bin_dir).expect("bin dir");
@@ -114,6 +114,25 @@ impl Env {
             plugins3,
         })
     }
+}
+
+/// A server whose Job simulator reads `STATEDIR/fail-jobs`. start.sh probes the binary with
+/// `"$BIN" -h 2>&1 | grep -q -- -fail-jobs-file` under `pipefail`: when grep exits on the match
+/// before the binary has written all its help, the binary dies of SIGPIPE, the probe "fails",
+/// and the server starts WITHOUT `--fail-jobs-file` (seen on a loaded machine: the injected
+/// syn2mas failure silently did not happen). Check the running server's command line and
+/// start again when the flag is missing.
+fn simulator_server() -> Option<LiteServer> {
+    for _ in 0..5 {
+        let server = LiteServer::start()?;
+        let pid = std::fs::read_to_string(server.state_dir().join("pid")).expect("pid file");
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.trim())).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains("--fail-jobs-file") {
+            return Some(server);
+        }
+        eprintln!("kube-apiserver-lite started without --fail-jobs-file (start.sh probe race); restarting");
+    }
+    panic!("kube-apiserver-lite never started with --fail-jobs-file");
 }
 
 /// One scenario: a namespace, a Helm major, a chart; release `ess`.
@@ -362,13 +381,24 @@ impl<'a> Ns<'a> {
     /// started the upgrade (with `contrast`). Returns ess-guard's message (Helm 3: Helm's stderr; Helm 4: the
     /// report, since Helm 4 drops a plugin's stderr).
     fn forbidden(&self, values_file: &str, rule: &str, contrast: bool) -> String {
+        self.forbidden_args(&self.upgrade_args(values_file), rule, contrast)
+    }
+
+    /// [`Ns::forbidden`] with Helm's arguments as given.
+    fn forbidden_args(&self, args: &[String], rule: &str, contrast: bool) -> String {
+        let values_file = args
+            .iter()
+            .filter(|a| a.ends_with(".yaml") || a.starts_with("--set") || a.starts_with("--re"))
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
+            .collect::<Vec<_>>()
+            .join(" ");
         let what = format!("{} {values_file} from {}", self.what(), self.marker());
         let marker = self.marker();
         let before = self.snapshot();
         let revisions = self.revisions();
         // Under Helm 3 the values are only on Helm's command line: no --step, no --values for
         // ess-guard; it reads them from its parent.
-        let (run, report) = self.helm(&self.upgrade_args(values_file), true);
+        let (run, report) = self.helm(args, true);
         assert_ne!(run.code, 0, "{what}: Helm succeeded\n{}", run.stdout);
         let seen = if self.major == 3 {
             &run.stderr
@@ -408,7 +438,7 @@ impl<'a> Ns<'a> {
         // The contrast: the same upgrade without ess-guard. Helm starts it; the chart's
         // markers pre-upgrade Job refuses; a failed revision is recorded; the marker stays.
         let jobs_before = self.jobs().len();
-        let (run, _) = self.helm(&self.upgrade_args(values_file), false);
+        let (run, _) = self.helm(args, false);
         assert_ne!(run.code, 0, "{what} without ess-guard: Helm succeeded");
         assert!(
             run.stderr.contains("pre-upgrade hooks failed") && run.stderr.contains(MARKERS_PRE),
@@ -518,6 +548,23 @@ fn flow(env: &Env, ns: &str, major: u8, chart: Chart) -> String {
     let refused = s.forbidden("step2-syn2mas-migrate.yaml", "syn2mas-rerun", contrast);
     s.forbidden("legacy.yaml", "no-rollback", contrast);
     s.forbidden("step1-syn2mas-dryrun.yaml", "no-rollback", contrast);
+    // Step 2 again the way plan's command spells it: --reuse-values and --set only. Under Helm
+    // 3 ess-guard reads the stored values from the deployed release Secret to learn the step.
+    let reuse: Vec<String> = [
+        "upgrade",
+        "ess",
+        &chart.tgz(),
+        "-n",
+        ns,
+        "--reuse-values",
+        "--set",
+        "matrixAuthenticationService.syn2mas.enabled=true",
+        "--set",
+        "matrixAuthenticationService.syn2mas.dryRun=false",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    s.forbidden_args(&reuse, "syn2mas-rerun", false);
     let (text, cmd) = s.plan();
     assert!(cmd.is_none(), "{w} {text}");
     assert!(text.contains("the migration is complete"), "{w} {text}");
