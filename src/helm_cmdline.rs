@@ -252,6 +252,11 @@ impl HelmCommand {
 
     /// The step these values ask for, as an intent the engine checks against the render.
     pub fn intent(&self, state: &StateArgs) -> Result<Intent, String> {
+        if self.values.is_empty() && !self.uses_stored_values() {
+            // Only the chart's defaults: ess-guard knows them for matrix-stack 26.8.x only,
+            // and the render shows them better than a guess.
+            return Err("Helm's command line gives no values".into());
+        }
         let values = self.user_values(state)?;
         let facts = crate::values::facts_from_values(&values, &crate::values::chart_defaults())
             .map_err(|e| format!("the values on Helm's command line: {e}"))?;

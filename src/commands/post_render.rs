@@ -27,7 +27,11 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
     let mut cmdline_note = None;
     let outcome = (|| {
         let mut intent = guard::intent(&args.intent)?;
-        if intent.is_none() {
+        if intent.is_none() && std::env::var_os("HELM_PLUGIN_DIR").is_some() {
+            // Helm 4 runs post-renderers as plugins (and sets this) and shows them the hooks:
+            // the render itself says the step, so the command line is not needed.
+            cmdline_note = Some("Helm 4 shows the hooks; the render says the step".to_string());
+        } else if intent.is_none() {
             match helm_cmd
                 .as_ref()
                 .map_err(Clone::clone)
