@@ -106,6 +106,22 @@ fn assert_one_marker_get(server: &FakeApiServer) {
     );
 }
 
+/// `plan`'s reads: the marker; at `legacy_auth` also the deployed release record (list
+/// secrets), which tells "after step 1" (next: the migration) from "before step 1".
+fn assert_plan_reads(server: &FakeApiServer, state: &str) {
+    if state != "legacy_auth" {
+        return assert_one_marker_get(server);
+    }
+    assert_eq!(
+        describe(&server.requests()),
+        vec![
+            format!("GET {MARKERS_PATH}"),
+            "GET /api/v1/namespaces/ess/secrets?labelSelector=owner%3Dhelm%2Cname%3Dess%2Cstatus%3Ddeployed".to_string(),
+        ],
+        "expected the marker GET, then the deployed release record"
+    );
+}
+
 /// Reads only; the marker GET first and once. Returns the requests.
 fn assert_reads_only(server: &FakeApiServer) -> Vec<RecordedRequest> {
     let reqs = server.requests();
@@ -1151,7 +1167,7 @@ fn plan_for_every_stored_state() {
         if state == "absent" {
             assert_absent_evidence_reads(&server);
         } else {
-            assert_one_marker_get(&server);
+            assert_plan_reads(&server, state);
         }
 
         server.clear_requests();
@@ -1224,7 +1240,7 @@ fn plan_with_values_lists_what_is_missing_and_sso_switch() {
         v["missing"].as_array().is_some_and(|m| !m.is_empty()),
         "the bare values lack the ingress host / password scheme: {v}"
     );
-    assert_one_marker_get(&server);
+    assert_plan_reads(&server, "legacy_auth");
 }
 
 // ------------------------------------------------------------------------------ recover
