@@ -6,7 +6,6 @@
 // Each fuzz target uses one of the functions.
 #![allow(dead_code)]
 
-use ess_guard::cli::GuardArgs;
 use ess_guard::engine::{self, FailOn, Verdict};
 use ess_guard::inject;
 use ess_guard::manifest::{yaml, Body, ParseMode, Stream};
@@ -17,12 +16,11 @@ use ess_guard::values::merge::HelmVersion;
 use ess_guard::values::strvals::{self, SetKind};
 use serde_json::{json, Value};
 
-fn guard_args(no_harden: bool) -> GuardArgs {
-    GuardArgs {
-        helm_version: None,
-        scale_down_timeout: 300,
+/// Hardening with every edit enabled (the retry count too), so the fuzzers reach each one.
+fn guard_args(no_harden: bool) -> inject::Options {
+    inject::Options {
         no_harden,
-        full_parse: false,
+        scale_down_retries: Some(300),
     }
 }
 
@@ -60,6 +58,8 @@ pub fn stream(data: &[u8]) {
     let mut outcomes_by_mode: Vec<Vec<String>> = Vec::new();
     for parsed in [full, relevant] {
         let mut outcomes = Vec::new();
+        // Full refusing a stream that Relevant reads is by design (Relevant passes unrelated
+        // documents through unread, checked above); every later step must agree between modes.
         let Ok(stream) = parsed else { continue };
         // The documents cover the input exactly, in order.
         let joined: String = stream.docs.iter().map(|d| stream.raw(d)).collect();
@@ -69,18 +69,22 @@ pub fn stream(data: &[u8]) {
             // Messages are one line.
             assert!(!doc.label().contains('\n'));
         }
-        let Ok(facts) = render::facts_from_stream(&stream) else {
-            continue;
+        // A mode that cannot model the stream is an outcome to compare, not a case to skip:
+        // post-render (Relevant) failing where check (Full) succeeds, or the reverse, is a
+        // disagreement between the two commands.
+        let facts = match render::facts_from_stream(&stream) {
+            Ok(facts) => facts,
+            Err(e) => {
+                facts_by_mode.push(Err(e.to_string()));
+                outcomes_by_mode.push(outcomes);
+                continue;
+            }
         };
         let mut comparable = facts.clone();
         comparable.notes.clear();
-        facts_by_mode.push(comparable);
+        facts_by_mode.push(Ok(comparable));
         for state in MarkerState::ALL {
-            let observed = Observed {
-                state,
-                origin: "fuzz".into(),
-                notes: Vec::new(),
-            };
+            let observed = Observed::stated(state, "fuzz");
             let Ok(evaluation) = engine::evaluate(&observed, &facts, None, FailOn::Error) else {
                 outcomes.push(format!("{state:?}: evaluation error"));
                 continue;

@@ -29,7 +29,7 @@
 #
 #   KUBECONFIG=~/.kube/config ess-guard markers get -r <release> -n <namespace>
 #       the stored MATRIX_STACK_MSC3861 marker of ConfigMap <release>-markers and its labels
-#       (--format json for scripts); one GET of that ConfigMap.
+#       (-o json for scripts); one GET of that ConfigMap.
 #
 #   KUBECONFIG=~/.kube/config ess-guard plan -r <release> -n <namespace>
 #       where the release is in the legacy_auth -> syn2mas_migrated -> delegated_auth

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::state::{MarkerState, Step};
+use crate::state::{ChartProfile, MarkerState, Step};
 
 /// Guards Element Server Suite (matrix-stack) upgrades through the one-way Synapse → MAS
 /// migration, before Helm applies anything.
@@ -45,7 +45,7 @@ pub enum Command {
     Markers(MarkersArgs),
     /// Scale Synapse back to the replicas recorded before a failed migration.
     Recover(RecoverArgs),
-    /// List the rules (`--format markdown` writes docs/rules.md).
+    /// List the rules (`-o markdown` writes docs/rules.md).
     Rules(RulesArgs),
     /// Print a shell completion script: `ess-guard completions bash > /etc/bash_completion.d/ess-guard`.
     Completions(CompletionsArgs),
@@ -53,6 +53,58 @@ pub enum Command {
     Man,
     /// Compare two renders resource by resource.
     Diff(crate::diff::DiffArgs),
+    /// Argo CD Config Management Plugin `generate`: helm template + guard; manifests on stdout
+    /// only when allowed (see examples/argocd).
+    ///
+    /// Reads ARGOCD_APP_NAME (release), ARGOCD_APP_NAMESPACE (namespace), KUBE_VERSION and the
+    /// plugin parameters chart, version, repo, values-files, release, namespace
+    /// (ARGOCD_APP_PARAMETERS, else PARAM_*). Any refusal or error: non-zero exit and nothing
+    /// on stdout (Argo CD would prune the application on an empty success).
+    Argocd(ArgocdArgs),
+    /// Lint Flux HelmRelease manifests for settings that defeat the migration guard
+    /// (disableHooks, rollback remediation). Reports in every `check` format.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ArgocdArgs {
+    /// The application's folder (Argo CD runs `generate` in it).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// The Helm binary that renders the chart.
+    #[arg(
+        long,
+        env = "ESS_GUARD_HELM",
+        default_value = "helm",
+        value_name = "PATH"
+    )]
+    pub helm: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[command(flatten)]
+    pub guard: GuardArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LintArgs {
+    /// HelmRelease manifests: files, directories of YAML files, or `-` for stdin (the default).
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Output format (the same formats as `check`).
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub format: CheckFormat,
+    /// Lowest severity that fails (exit 1).
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
 }
 
 /// Where the stored marker comes from.
@@ -87,6 +139,32 @@ pub struct StateArgs {
     /// Bound on every API request, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub timeout: u64,
+    /// The release must already exist on the cluster read: when the marker is absent and no
+    /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
+    /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
+    #[arg(long)]
+    pub expect_release: bool,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// Which chart's marker rules decide when the input hides them (Helm 3 hides the markers Job;
+/// values have no render). A render that shows the chart's markers Job is always decided by it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ChartArgs {
+    /// The chart profile: one-upgrade-stage2 (matrix-stack <= 26.8.x) or repeatable-stage2
+    /// (charts with ess-helm #1584). Default: from the chart version; an unknown version gets
+    /// one-upgrade-stage2, the stricter.
+    #[arg(long, value_name = "PROFILE", value_parser = parse_profile)]
+    pub chart_profile: Option<ChartProfile>,
+    /// The matrix-stack chart version (default: the render's helm.sh/chart label; for `values`,
+    /// the release read with --reuse-values, else the built-in defaults' 26.8.2-dev).
+    #[arg(long, value_name = "VERSION")]
+    pub chart_version: Option<String>,
+}
+
+fn parse_profile(s: &str) -> Result<ChartProfile, String> {
+    s.parse()
 }
 
 /// Values and intent, to settle what a render alone cannot show (Helm 3).
@@ -167,7 +245,15 @@ pub struct CheckArgs {
     pub state_map: Option<PathBuf>,
     #[command(flatten)]
     pub intent: IntentArgs,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: CheckFormat,
     /// Lowest severity that rejects.
     #[arg(long, value_enum, default_value_t)]
@@ -185,9 +271,12 @@ pub struct GuardArgs {
     /// Treat the input as Helm 3 or Helm 4 post-renderer input (default: detect).
     #[arg(long, value_name = "3|4", value_parser = clap::value_parser!(u8).range(3..=4))]
     pub helm_version: Option<u8>,
-    /// Seconds the syn2mas Job waits for Synapse pods to stop (SYN2MAS_SCALE_DOWN_MAX_RETRIES).
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub scale_down_timeout: u32,
+    /// Set SYN2MAS_SCALE_DOWN_MAX_RETRIES on the syn2mas Job: how many ~1 s retries it waits for
+    /// Synapse's pods to stop after the StatefulSets are down (matrix-tools' default: 60). A value
+    /// set in matrixAuthenticationService.syn2mas.extraEnv is kept (and reported). The wait for
+    /// the StatefulSets themselves has no cap in matrix-tools.
+    #[arg(long, visible_alias = "scale-down-timeout", value_name = "N")]
+    pub scale_down_retries: Option<u32>,
     /// Do not reorder or bound the chart's syn2mas hook (annotations are still added).
     #[arg(long)]
     pub no_harden: bool,
@@ -195,6 +284,15 @@ pub struct GuardArgs {
     /// default skips the others for speed; `check` always parses everything).
     #[arg(long)]
     pub full_parse: bool,
+}
+
+impl From<&GuardArgs> for crate::inject::Options {
+    fn from(args: &GuardArgs) -> Self {
+        crate::inject::Options {
+            no_harden: args.no_harden,
+            scale_down_retries: args.scale_down_retries,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -209,7 +307,9 @@ pub struct PostRenderArgs {
     #[arg(long, env = "ESS_GUARD_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Do not write the report to /dev/tty.
-    #[arg(long, env = "ESS_GUARD_NO_TTY")]
+    // Boolish: ESS_GUARD_NO_TTY=1 (as tests/support/cluster.rs sets it) must work, not only
+    // `true`; clap's default parser for a flag's env refuses `1` with exit 2.
+    #[arg(long, env = "ESS_GUARD_NO_TTY", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_tty: bool,
     /// Also print a unified diff of what ess-guard changed (stderr, terminal, report); the
     /// manifests are still written to stdout.
@@ -238,7 +338,14 @@ pub struct ValuesArgs {
     #[arg(long)]
     pub fix: bool,
     /// Output format of the merged values.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
     #[arg(long, value_enum, default_value_t)]
     pub fail_on: FailOnArg,
@@ -260,7 +367,15 @@ pub struct PlanArgs {
     /// Chart reference used in the printed command.
     #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
     pub chart: String,
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: ValuesFormat,
 }
 
@@ -276,7 +391,15 @@ pub enum MarkersAction {
     Get {
         #[command(flatten)]
         state: StateArgs,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format.
+        #[arg(
+            short = 'o',
+            long = "output",
+            visible_alias = "format",
+            value_name = "FORMAT",
+            value_enum,
+            default_value_t
+        )]
         format: ValuesFormat,
     },
 }
@@ -292,7 +415,15 @@ pub struct RecoverArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    #[arg(long, value_enum, default_value_t)]
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub format: RulesFormat,
 }
 
@@ -334,6 +465,47 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// One spelling for the output format in every command that has one: `-o`/`--output` as in
+    /// kubectl, conftest and helm-diff, with `--format` kept as an alias.
+    #[test]
+    fn every_format_choice_takes_o_output_and_format() {
+        let format_of = |args: &[&str]| -> String {
+            let cli = Cli::try_parse_from(args)
+                .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
+            match cli.command {
+                Command::Check(a) => format!("{:?}", a.format),
+                Command::Values(a) => format!("{:?}", a.format),
+                Command::Plan(a) => format!("{:?}", a.format),
+                Command::Markers(MarkersArgs {
+                    action: MarkersAction::Get { format, .. },
+                }) => format!("{format:?}"),
+                Command::Rules(a) => format!("{:?}", a.format),
+                Command::Diff(a) => format!("{:?}", a.output),
+                other => panic!("{other:?} has no output format"),
+            }
+        };
+        for (command, value, expected) in [
+            (&["check"][..], "json", "Json"),
+            (&["values"][..], "json", "Json"),
+            (&["plan"][..], "json", "Json"),
+            (&["markers", "get"][..], "json", "Json"),
+            (&["rules"][..], "markdown", "Markdown"),
+            (&["diff", "a.yaml", "b.yaml"][..], "summary", "Summary"),
+        ] {
+            for flag in ["-o", "--output", "--format"] {
+                let mut args = vec!["ess-guard"];
+                args.extend_from_slice(command);
+                args.extend([flag, value]);
+                assert_eq!(format_of(&args), expected, "{args:?}");
+            }
+            let mut joined = vec!["ess-guard"];
+            joined.extend_from_slice(command);
+            let equals = format!("--output={value}");
+            joined.push(&equals);
+            assert_eq!(format_of(&joined), expected, "{joined:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,13 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::state::Step;
+use crate::state::{ChartProfile, ChartRule, Step};
+
+/// The readings of a Helm 3 render whose step 2 and step 3 look the same, in the order they are
+/// judged and reported: migration order, step 2 first (from `absent` the deciding step-3 reading
+/// is reported first). The order decides which rule a report names first; the verdict never
+/// depends on it (see `engine::combine_readings`).
+pub const HELM3_READINGS: [Step; 2] = [Step::Migrate, Step::Finalize];
 
 /// The step the input asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +213,14 @@ pub struct Facts {
     pub namespace: Option<String>,
     /// The marker ConfigMap named by the markers Job argument.
     pub markers_configmap: Option<String>,
+    /// The chart's own rule for the marker, from the markers pre-hook Job's `-markers` entry for
+    /// `MATRIX_STACK_MSC3861`, when the input shows it (Helm 4, `helm template`).
+    pub chart_rule: Option<ChartRule>,
+    /// The chart version (`helm.sh/chart: matrix-stack-<version>`, the release, or
+    /// `--chart-version`): chooses the profile when the chart's rule is hidden.
+    pub chart_version: Option<String>,
+    /// `--chart-profile`: the operator's choice, over the version's.
+    pub chart_profile: Option<ChartProfile>,
     pub synapse_enabled: bool,
     pub mas_enabled: bool,
     /// `Some(dry_run)` when syn2mas is enabled (and would run).
@@ -235,6 +249,9 @@ impl Facts {
             release: None,
             namespace: None,
             markers_configmap: None,
+            chart_rule: None,
+            chart_version: None,
+            chart_profile: None,
             synapse_enabled: true,
             mas_enabled: true,
             syn2mas: None,

@@ -79,6 +79,16 @@ pub fn target(args: &StateArgs, facts: &Facts) -> MarkerTarget {
     }
 }
 
+/// `--chart-profile` and `--chart-version` over what the input shows.
+pub fn apply_chart_args(args: &crate::cli::ChartArgs, facts: &mut Facts) {
+    if args.chart_profile.is_some() {
+        facts.chart_profile = args.chart_profile;
+    }
+    if let Some(v) = &args.chart_version {
+        facts.chart_version = Some(v.clone());
+    }
+}
+
 /// The user's intent: `--step`, else the step the value flags describe.
 pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
     if let Some(step) = args.step {
@@ -135,8 +145,9 @@ pub fn run(
         Some(4) => stream.format = Format::Helm4,
         _ => {}
     }
-    let facts =
+    let mut facts =
         render::facts_from_stream(&stream).map_err(|e| Error::Input(format!("{name}: {e}")))?;
+    apply_chart_args(&state_args.chart, &mut facts);
     // decide
     let observed: Observed = source.observe(&target(state_args, &facts))?;
     let mut evaluation: Evaluation = engine::evaluate(&observed, &facts, intent, fail_on.into())
@@ -152,7 +163,7 @@ pub fn run(
         return Ok(Guarded::rejected(stream, facts, report));
     }
     // act
-    let plan = inject::plan(&stream, &facts, &report.evaluation, guard)
+    let plan = inject::plan(&stream, &facts, &report.evaluation, &guard.into())
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     let mut plan_findings = plan.findings.clone();
     render::locate(&stream, &mut plan_findings);

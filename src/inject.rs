@@ -6,9 +6,15 @@
 //!   scales it to 0, so `ess-guard recover` can undo a migration that stopped half-way (the
 //!   chart's Job exits before scaling back when its pod wait runs out);
 //! - when hooks are visible (Helm 4, `helm template`), the chart's syn2mas hook Job is hardened:
-//!   it runs after Synapse's check-config hook and after the markers pre-check, never retries, and
-//!   its scale-down wait is bounded. A step-2 render without the Job gets one built from the
-//!   render (see [`crate::syn2mas_job`]).
+//!   it runs after Synapse's check-config hook and after the markers pre-check (weight 10, one of
+//!   the chart's own -10/0/10), and never retries. Its scale-down pod wait keeps matrix-tools'
+//!   bound (60 retries) or the user's `syn2mas.extraEnv` value unless `--scale-down-retries`
+//!   asks for another; the StatefulSet wait before it has no cap in matrix-tools, and the report
+//!   says so. A step-2 render without the Job gets one built in the shape of the chart version
+//!   in front of ess-guard (see [`crate::syn2mas_job`]), or is refused with what is unknown.
+//!
+//! Layering: this module uses [`crate::syn2mas_job`] (what the Job looks like) and never the
+//! other way round; it takes plain [`Options`], not command-line types.
 //!
 //! Helm 3 applies any hook a post-renderer adds as an ordinary resource, at install time, so on
 //! Helm 3 input nothing but the annotations is added.
@@ -17,7 +23,6 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use crate::cli::GuardArgs;
 use crate::engine::Evaluation;
 use crate::facts::Facts;
 use crate::manifest::edit::{self, Edit, Edited};
@@ -25,6 +30,9 @@ use crate::manifest::{Body, ParseMode, Resource, Stream};
 use crate::render::is_synapse_process;
 use crate::rules::{Finding, RuleId};
 use crate::state::Step;
+use crate::syn2mas_job;
+
+pub use crate::syn2mas_job::HARDENED;
 
 /// The annotation prefix ess-guard owns.
 pub const ANNOTATION_PREFIX: &str = "ess-guard.element.io";
@@ -32,8 +40,6 @@ pub const ANNOTATION_PREFIX: &str = "ess-guard.element.io";
 pub const RESTORE_REPLICAS: &str = "ess-guard.element.io/restore-replicas";
 /// Marks a StatefulSet that the syn2mas Job scales to 0.
 pub const SCALED_DOWN_BY: &str = "ess-guard.element.io/scaled-down-by";
-/// Marks a syn2mas Job that ess-guard hardened or built.
-pub const HARDENED: &str = "ess-guard.element.io/hardened";
 
 /// One change, for reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,27 +103,20 @@ fn effective(resource: &Resource, edits: Vec<Edit>) -> Vec<Edit> {
         .collect()
 }
 
-/// The container of the chart's syn2mas Job that runs the migration.
-fn migrate_container(job: &Resource) -> Option<String> {
-    let containers = job
-        .value
-        .pointer("/spec/template/spec/containers")?
-        .as_array()?;
-    let runs_syn2mas = |c: &Value| {
-        c.get("args")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-            .and_then(Value::as_str)
-            == Some("syn2mas")
-            || c.get("name").and_then(Value::as_str) == Some("syn2mas-migrate")
-    };
-    containers
-        .iter()
-        .find(|c| runs_syn2mas(c))
-        .or_else(|| containers.first())?
-        .get("name")?
-        .as_str()
-        .map(str::to_string)
+/// What the post-renderer is asked to do to the syn2mas hook; plain values, so the act step
+/// never sees the command line (`cli` turns `GuardArgs` into this).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Leave the chart's syn2mas hook as it is (the annotations are still added).
+    pub no_harden: bool,
+    /// Set `SYN2MAS_SCALE_DOWN_MAX_RETRIES` to this (unset: matrix-tools' default of 60 stands,
+    /// or the value the user set in `syn2mas.extraEnv`).
+    pub scale_down_retries: Option<u32>,
+}
+
+/// How the migration's scale-down pod wait is bounded, for reports.
+fn pod_wait(retries: &str, source: &str) -> String {
+    format!("scale-down pod wait: {retries} retries of ~1 s ({source}); the StatefulSet wait before it has no cap in matrix-tools")
 }
 
 /// Works out the changes for an allowed render.
@@ -125,13 +124,15 @@ pub fn plan(
     stream: &Stream,
     facts: &Facts,
     evaluation: &Evaluation,
-    guard: &GuardArgs,
+    options: &Options,
 ) -> Result<Plan, String> {
     let mut plan = Plan::default();
     if evaluation.step != Some(Step::Migrate) {
         return Ok(plan);
     }
     let mut syn2mas_job: Option<(usize, &Resource)> = None;
+    // The highest weight of the pre-upgrade hooks the migration must follow: Synapse's
+    // check-config and the markers pre-check.
     let mut after_weight: i64 = i64::MIN;
     for doc in &stream.docs {
         let resource = match &doc.body {
@@ -148,7 +149,10 @@ pub fn plan(
             }
             _ => continue,
         };
-        if is_synapse_process(resource) {
+        // The scale-down annotations, for `ess-guard recover`.
+        // A repeated step 2 (a chart with ess-helm #1584, stored syn2mas_migrated): the syn2mas
+        // Job skips the migration and never scales Synapse down, so nothing to restore.
+        if is_synapse_process(resource) && !evaluation.repeats_stage2 {
             let replicas = resource
                 .value
                 .get("spec")
@@ -178,12 +182,16 @@ pub fn plan(
         }
         if resource.kind() == "Job" {
             let name_label = resource.label("app.kubernetes.io/name");
-            let weight = resource.hook.as_ref().map(|h| h.weight);
+            let pre_hook = resource.hook.as_ref().filter(|h| {
+                h.phases
+                    .iter()
+                    .any(|p| p == "pre-upgrade" || p == "pre-install")
+            });
             match name_label {
                 Some("syn2mas") => syn2mas_job = Some((doc.index, resource)),
                 Some("synapse-check-config") | Some("deployment-markers-pre") => {
-                    if let Some(w) = weight {
-                        after_weight = after_weight.max(w);
+                    if let Some(h) = pre_hook {
+                        after_weight = after_weight.max(h.weight);
                     }
                 }
                 _ => {}
@@ -198,98 +206,172 @@ pub fn plan(
         ));
         return Ok(plan);
     }
-    if guard.no_harden {
+    if options.no_harden {
         return Ok(plan);
     }
     match syn2mas_job {
-        Some((index, job)) => {
-            let current = job.hook.as_ref().map(|h| h.weight).unwrap_or(0);
-            let weight = current.max(after_weight.saturating_add(1));
-            let mut edits = vec![
-                Edit::Annotation {
-                    key: "helm.sh/hook".into(),
-                    value: "pre-install,pre-upgrade".into(),
-                },
-                Edit::Annotation {
-                    key: "helm.sh/hook-weight".into(),
-                    value: weight.to_string(),
-                },
-                Edit::Field {
-                    path: vec!["spec".into(), "backoffLimit".into()],
-                    value: Value::from(0),
-                },
-            ];
-            if let Some(container) = migrate_container(job) {
-                edits.push(Edit::ContainerEnv {
-                    container,
-                    name: "SYN2MAS_SCALE_DOWN_MAX_RETRIES".into(),
-                    value: guard.scale_down_timeout.to_string(),
-                });
-            }
-            let mut edits = effective(job, edits);
-            if !edits.is_empty() {
-                edits.push(Edit::Annotation {
-                    key: HARDENED.into(),
-                    value: "true".into(),
-                });
-                let edits = effective(job, edits);
-                plan.changes.push(PlannedChange {
-                    resource: job.id.to_string(),
-                    description: format!(
-                        "hardened: hook weight {weight} (after check-config and the markers pre-check), backoffLimit 0, SYN2MAS_SCALE_DOWN_MAX_RETRIES={}",
-                        guard.scale_down_timeout
-                    ),
-                });
-                plan.findings.push(Finding::new(
-                    RuleId::Syn2masHookReordered,
-                    format!("syn2mas hook weight {current} → {weight}; scale-down wait bounded to {} s", guard.scale_down_timeout),
-                ).at(Some(job.id.to_string()), None));
-                plan.edits.push((index, edits));
-            }
-        }
-        None => {
-            let weight = after_weight.saturating_add(1).max(0);
-            // Building the Job reads images and names from every document, so it needs the whole
-            // model: in the fast mode (skeletons, unparsed documents) parse the stream again in
-            // full. This path is rare (a step-2 render without the chart's syn2mas Job) and keeps
-            // both parse modes building the same Job.
-            let full_stream;
-            let stream = if stream
-                .docs
-                .iter()
-                .any(|d| d.skeleton.is_some() || matches!(d.body, Body::Opaque { .. }))
-            {
-                match Stream::parse(
-                    &stream.name,
-                    stream.input.as_bytes().to_vec(),
-                    ParseMode::Full,
-                ) {
-                    Ok(mut full) => {
-                        full.format = stream.format;
-                        full_stream = full;
-                        &full_stream
-                    }
-                    Err(_) => stream,
-                }
-            } else {
-                stream
-            };
-            match crate::syn2mas_job::build(stream, facts, weight, guard.scale_down_timeout) {
-                Ok(job) => {
-                    plan.changes.push(PlannedChange {
-                        resource: job.resource.clone(),
-                        description: format!("injected: syn2mas pre-upgrade hook Job at weight {weight}"),
-                    });
-                    plan.added.push(job.text);
-                }
-                Err(missing) => plan.findings.push(Finding::new(
-                    RuleId::Syn2masJobIncomplete,
-                    format!("this step-2 render has no syn2mas Job and ess-guard cannot build one: missing {}", missing.join(", ")),
-                )),
-            }
-        }
+        Some((index, job)) => harden(&mut plan, index, job, after_weight, options),
+        None => inject_job(&mut plan, stream, facts, after_weight, options),
     }
     Ok(plan)
+}
+
+/// Hardens the chart's own syn2mas Job (either shape): pre-upgrade phase, a weight from the
+/// chart's set that runs it after check-config and the markers pre-check, `backoffLimit: 0`,
+/// and `SYN2MAS_SCALE_DOWN_MAX_RETRIES` only when asked and the user has not set it. Each edit
+/// is dropped where the chart already does it, so on a chart that does it all nothing changes.
+fn harden(plan: &mut Plan, index: usize, job: &Resource, after_weight: i64, options: &Options) {
+    let current = job.hook.as_ref().map(|h| h.weight).unwrap_or(0);
+    let weight = if current > after_weight {
+        current
+    } else {
+        syn2mas_job::weight_after(after_weight)
+    };
+    let mut edits = vec![
+        Edit::Annotation {
+            key: "helm.sh/hook".into(),
+            value: "pre-install,pre-upgrade".into(),
+        },
+        Edit::Annotation {
+            key: "helm.sh/hook-weight".into(),
+            value: weight.to_string(),
+        },
+        Edit::Field {
+            path: vec!["spec".into(), "backoffLimit".into()],
+            value: Value::from(0),
+        },
+    ];
+    let container = syn2mas_job::migrate_container(job);
+    let rendered = container
+        .and_then(|c| syn2mas_job::env_value(c, syn2mas_job::SCALE_DOWN_RETRIES_ENV))
+        .map(str::to_string);
+    let container_name = container
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str);
+    let mut notes = Vec::new();
+    let wait = match (options.scale_down_retries, &rendered, container_name) {
+        // A value in the render comes from the user (`syn2mas.extraEnv`; the chart never sets
+        // it) or from an earlier ess-guard pass: it is kept, and a different request is reported.
+        (Some(asked), Some(value), _) if *value != asked.to_string() => {
+            notes.push(format!(
+                "{} is already \"{value}\" in the Job (set through matrixAuthenticationService.syn2mas.extraEnv, or by an earlier ess-guard run) and is kept; --scale-down-retries {asked} was not applied",
+                syn2mas_job::SCALE_DOWN_RETRIES_ENV
+            ));
+            pod_wait(value, "set in the values, kept")
+        }
+        (_, Some(value), _) => pod_wait(value, "set in the values"),
+        (Some(asked), None, Some(name)) => {
+            edits.push(Edit::ContainerEnv {
+                container: name.to_string(),
+                name: syn2mas_job::SCALE_DOWN_RETRIES_ENV.into(),
+                value: asked.to_string(),
+            });
+            pod_wait(&asked.to_string(), "--scale-down-retries")
+        }
+        _ => pod_wait(
+            &syn2mas_job::MATRIX_TOOLS_DEFAULT_RETRIES.to_string(),
+            "matrix-tools' default",
+        ),
+    };
+    for note in notes {
+        plan.findings.push(
+            Finding::new(RuleId::Syn2masUserEnvKept, note).at(Some(job.id.to_string()), None),
+        );
+    }
+    let mut edits = effective(job, edits);
+    if edits.is_empty() {
+        return;
+    }
+    edits.push(Edit::Annotation {
+        key: HARDENED.into(),
+        value: "true".into(),
+    });
+    let edits = effective(job, edits);
+    let order = if weight == current {
+        format!("hook weight {weight} (already after check-config and the markers pre-check)")
+    } else {
+        format!("hook weight {current} → {weight} (after check-config and the markers pre-check)")
+    };
+    let retries = match job
+        .value
+        .pointer("/spec/backoffLimit")
+        .and_then(Value::as_i64)
+    {
+        Some(0) => "backoffLimit 0 (as the chart sets it)".to_string(),
+        Some(n) => format!("backoffLimit {n} → 0"),
+        None => "backoffLimit 0 (Kubernetes' default is 6)".to_string(),
+    };
+    plan.changes.push(PlannedChange {
+        resource: job.id.to_string(),
+        description: format!("hardened: {order}, {retries}; {wait}"),
+    });
+    plan.findings.push(
+        Finding::new(RuleId::Syn2masHookReordered, format!("{order}; {wait}"))
+            .at(Some(job.id.to_string()), None),
+    );
+    plan.edits.push((index, edits));
+}
+
+/// Builds the syn2mas Job a step-2 render lacks, in the shape of the chart version in front of
+/// ess-guard, or records why it cannot (`syn2mas-job-incomplete`, with the list).
+fn inject_job(
+    plan: &mut Plan,
+    stream: &Stream,
+    facts: &Facts,
+    after_weight: i64,
+    options: &Options,
+) {
+    // At least 0: the built Job mounts the chart's hook ConfigMaps and Secrets and runs as the
+    // syn2mas ServiceAccount, which the chart creates at weight -1.
+    let weight = syn2mas_job::weight_after(after_weight.max(-1));
+    // Building the Job reads images and names from every document, so it needs the whole
+    // model: in the fast mode (skeletons, unparsed documents) parse the stream again in full.
+    // This path is rare (a step-2 render without the chart's syn2mas Job) and keeps both parse
+    // modes building the same Job.
+    let full_stream;
+    let stream = if stream
+        .docs
+        .iter()
+        .any(|d| d.skeleton.is_some() || matches!(d.body, Body::Opaque { .. }))
+    {
+        match Stream::parse(
+            &stream.name,
+            stream.input.as_bytes().to_vec(),
+            ParseMode::Full,
+        ) {
+            Ok(mut full) => {
+                full.format = stream.format;
+                full_stream = full;
+                &full_stream
+            }
+            Err(_) => stream,
+        }
+    } else {
+        stream
+    };
+    let built = syn2mas_job::detect_shape(stream).and_then(|shape| {
+        syn2mas_job::build(stream, facts, shape, weight, options.scale_down_retries)
+            .map(|job| (shape, job))
+    });
+    match built {
+        Ok((shape, job)) => {
+            plan.changes.push(PlannedChange {
+                resource: job.resource.clone(),
+                description: format!(
+                    "injected: syn2mas pre-upgrade hook Job at weight {weight}, shape of {}",
+                    shape.as_str()
+                ),
+            });
+            plan.added.push(job.text);
+        }
+        Err(missing) => plan.findings.push(Finding::new(
+            RuleId::Syn2masJobIncomplete,
+            format!(
+                "this step-2 render has no syn2mas Job and ess-guard cannot build one: missing {}",
+                missing.join(", ")
+            ),
+        )),
+    }
 }
 
 /// The edited text of every document the plan changes, in stream order. Every edit is verified

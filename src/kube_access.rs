@@ -67,6 +67,8 @@ pub struct ConfigMapView {
     pub data: BTreeMap<String, String>,
     /// Keys of `binaryData` (values are not kept).
     pub binary_data_keys: Vec<String>,
+    /// `immutable: true`: the API server refuses any change of `data`.
+    pub immutable: bool,
     pub resource_version: Option<String>,
 }
 
@@ -197,6 +199,9 @@ pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     namespace: String,
     server: String,
+    /// The kubeconfig context used (`in-cluster` for the pod's service account), so that
+    /// reports can say which cluster was read.
+    context: String,
     timeout: Duration,
 }
 
@@ -248,7 +253,7 @@ impl Cluster {
             .build()
             .map_err(|e| KubeError::Other(format!("cannot start the I/O runtime: {e}")))?;
 
-        let mut config = runtime.block_on(resolve_config(opts, env))?;
+        let (mut config, context) = runtime.block_on(resolve_config(opts, env))?;
         let namespace = resolve_namespace(opts, env, &config.default_namespace);
         if !is_dns_label(&namespace) {
             return Err(KubeError::Config(format!(
@@ -283,8 +288,14 @@ impl Cluster {
             runtime,
             namespace,
             server,
+            context,
             timeout: opts.timeout,
         })
+    }
+
+    /// The kubeconfig context that was used (`in-cluster` without a kubeconfig).
+    pub fn context(&self) -> &str {
+        &self.context
     }
 
     /// The namespace every call works in.
@@ -328,6 +339,7 @@ impl Cluster {
             labels: meta.labels.unwrap_or_default(),
             data: cm.data.unwrap_or_default(),
             binary_data_keys,
+            immutable: cm.immutable.unwrap_or(false),
             resource_version: meta.resource_version,
         }))
     }
@@ -434,6 +446,41 @@ impl Cluster {
             return Ok(Some(decoded));
         }
         Ok(None)
+    }
+
+    /// Whether the namespace holds any Helm release record of `release` (Secrets labelled
+    /// `owner=helm,name=<release>`, any status). Only names and labels are looked at: nothing
+    /// is decoded, so a release Secret's payload never leaves the response buffer.
+    pub fn has_release_history(&self, release: &str) -> Result<bool, KubeError> {
+        let target = Target {
+            verb: "list",
+            resource: "secrets",
+            kind: "Secret",
+            name: None,
+        };
+        if !is_release_name(release) {
+            return Err(KubeError::Other(format!(
+                "{release:?} is not a valid Helm release name"
+            )));
+        }
+        let selector = format!("owner=helm,name={release}");
+        let url = Secret::url_path(&(), Some(&self.namespace));
+        let req = Request::new(url).list(&ListParams::default().labels(&selector));
+        let resp = self.execute(req, &target)?;
+        self.check_status(&resp, &target)?;
+        let list: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
+        let prefix = format!("sh.helm.release.v1.{release}.v");
+        let items = match list.get("items") {
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(Value::Null) | None => &[],
+            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
+        };
+        Ok(items.iter().any(|item| {
+            item.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.starts_with(&prefix))
+        }))
     }
 
     /// Every revision of `release` (Secret storage driver), newest first. One list of Secrets
@@ -803,11 +850,12 @@ fn client_build_error(err: &kube::Error) -> KubeError {
     }
 }
 
-/// Finds the kubeconfig (or in-cluster config) and applies the context.
+/// Finds the kubeconfig (or in-cluster config) and applies the context; returns the
+/// configuration and the name of the context used.
 async fn resolve_config(
     opts: &ConnectOptions,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<kube::Config, KubeError> {
+) -> Result<(kube::Config, String), KubeError> {
     let context = opts
         .context
         .clone()
@@ -815,15 +863,20 @@ async fn resolve_config(
         .or_else(|| env_string(env, "HELM_KUBECONTEXT"));
     let kubeconfig = match load_kubeconfig(opts, env)? {
         Some(k) => k,
-        None => return in_cluster_config(env),
+        None => return in_cluster_config(env).map(|c| (c, "in-cluster".to_string())),
     };
     let (kubeconfig, source) = kubeconfig;
+    let context_name = context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .unwrap_or_default();
     let options = KubeConfigOptions {
         context: context.clone(),
         ..KubeConfigOptions::default()
     };
     kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
+        .map(|c| (c, context_name))
         .map_err(|e| match e {
             KubeconfigError::CurrentContextNotSet => {
                 KubeError::Config(format!("{source} has no current-context; pass a context"))

@@ -5,6 +5,7 @@
 //! ([`facts`], [`render`]) → decide ([`engine`], which alone calls the marker state machine in
 //! [`state`]) → act ([`inject`]) → report ([`report`], [`formats`]).
 
+pub mod argocd;
 pub mod cli;
 pub mod commands;
 pub mod diff;
@@ -12,6 +13,7 @@ pub mod emit;
 pub mod engine;
 pub mod error;
 pub mod facts;
+pub mod flux;
 pub mod formats;
 pub mod guard;
 pub mod helm_cmdline;
@@ -29,7 +31,9 @@ pub mod source;
 pub mod state;
 pub mod suppress;
 pub mod syn2mas_job;
+pub mod unrendered;
 pub mod values;
+pub mod wrong_cluster;
 
 use std::io::IsTerminal;
 
@@ -38,6 +42,15 @@ use clap::Parser;
 /// Parses the process arguments and runs; returns the exit code. `main` only prints errors.
 pub fn main_with_args(args: Vec<String>) -> u8 {
     let args = cli::normalise_args(args, std::io::stdin().is_terminal());
+    if args.get(1).map(String::as_str) == Some("post-render") {
+        if let Err(e) = unrendered::refuse_unrendered(&args[2..]) {
+            // Before parsing, so --report may itself be unrendered: stderr (Helm 3 shows it)
+            // and the terminal (Helm 4 discards a plugin's stderr), as post-render does.
+            let tty = !unrendered::no_tty(&args[2..], std::env::var("ESS_GUARD_NO_TTY").ok());
+            let _ = crate::output::report(&format!("ess-guard: error: {e}\n"), tty, None);
+            return e.exit_code();
+        }
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

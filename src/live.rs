@@ -12,7 +12,7 @@ use crate::facts::{InputNote, Requested};
 use crate::kube_access::{Cluster, ConnectOptions, KubeError};
 use crate::rules::RuleId;
 use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
-use crate::state::{MarkerState, Step};
+use crate::state::{Current, MarkerReading, MarkerState, Step};
 
 /// The escape hatch every cluster error names.
 const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth> explicitly";
@@ -40,12 +40,15 @@ pub fn state_error(e: &KubeError) -> Error {
 /// Reads the marker from the cluster.
 pub struct LiveState {
     opts: ConnectOptions,
+    /// `--expect-release`: an absent marker with no release history is an error.
+    expect_release: bool,
 }
 
 impl LiveState {
     pub fn from_args(args: &StateArgs) -> LiveState {
         LiveState {
             opts: connect_options(args),
+            expect_release: args.expect_release,
         }
     }
 }
@@ -72,11 +75,7 @@ impl StateSource for LiveState {
             ))
         })?;
         let cluster = connect(&self.options_for(target))?;
-        let origin = format!(
-            "ConfigMap {}/{configmap} at {}",
-            cluster.namespace(),
-            cluster.server_url()
-        );
+        let origin = crate::wrong_cluster::describe_read(&cluster, &configmap);
         match cluster.get_configmap(&configmap) {
             Ok(Some(cm)) => {
                 let facts = ConfigMapFacts {
@@ -85,27 +84,33 @@ impl StateSource for LiveState {
                     labels: cm.labels,
                     data: cm.data,
                     binary_data_keys: cm.binary_data_keys,
+                    immutable: cm.immutable,
                 };
-                facts
-                    .into_observed(origin)
-                    .map_err(|e| Error::State(format!("{configmap}: {e}; {ESCAPE}")))
+                Ok(facts.into_observed(origin))
             }
-            Ok(None) => Ok(absent_or_legacy(&cluster, target, origin)),
+            Ok(None) => absent_or_legacy(&cluster, target, origin, &configmap, self.expect_release),
             Err(e) => Err(state_error(&e)),
         }
     }
 }
 
-/// No marker: look for evidence that the release already runs Synapse without MAS. The extra
-/// reads are optional; without permission for them ess-guard warns and keeps `absent`.
-fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) -> Observed {
-    let mut observed = Observed {
-        state: MarkerState::Absent,
-        origin,
-        notes: Vec::new(),
-    };
+/// No marker: look for evidence that the release already runs Synapse without MAS, and for
+/// its Helm history at all (none may mean the wrong cluster, see [`crate::wrong_cluster`]).
+/// The extra reads are optional; without permission for them ess-guard warns and keeps
+/// `absent`, unless `--expect-release` asked for the history to be found.
+fn absent_or_legacy(
+    cluster: &Cluster,
+    target: &MarkerTarget,
+    origin: String,
+    configmap: &str,
+    expect_release: bool,
+) -> Result<Observed, Error> {
+    let mut observed = Observed::read(MarkerReading::NoConfigMap, origin);
     let Some(release) = &target.release else {
-        return observed;
+        if expect_release {
+            return Err(crate::wrong_cluster::release_required(configmap));
+        }
+        return Ok(observed);
     };
     let note = |message: String| InputNote {
         rule: RuleId::LegacyInferred,
@@ -113,8 +118,11 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
         resource: None,
         source: None,
     };
+    use crate::wrong_cluster::ReleaseHistory;
+    let history;
     let legacy_from_release = match cluster.latest_release(release, true) {
         Ok(Some(rel)) => {
+            history = ReleaseHistory::Present;
             let facts =
                 crate::values::facts_from_values(&rel.config, &crate::values::chart_defaults());
             match facts.map(|f| f.requested) {
@@ -122,12 +130,25 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
                     "Helm release {release} v{} runs Synapse without MAS",
                     rel.version
                 )),
-                Ok(_) => return observed,
+                Ok(_) => return Ok(observed),
                 Err(_) => None,
             }
         }
-        Ok(None) => None,
+        Ok(None) => {
+            // No deployed revision: is there any history of the release on this cluster?
+            history = ReleaseHistory::look_up(cluster, release);
+            if let ReleaseHistory::Unknown(e) = &history {
+                observed.notes.push(InputNote {
+                    rule: RuleId::MarkerEvidenceUnchecked,
+                    message: format!("no marker stored, and the release history could not be listed ({e}); kept absent"),
+                    resource: None,
+                    source: None,
+                });
+            }
+            None
+        }
         Err(e) => {
+            history = ReleaseHistory::Unknown(e.to_string());
             observed.notes.push(InputNote {
                 rule: RuleId::MarkerEvidenceUnchecked,
                 message: format!("no marker stored, and the release history could not be read ({e}); kept absent"),
@@ -154,12 +175,22 @@ fn absent_or_legacy(cluster: &Cluster, target: &MarkerTarget, origin: String) ->
         },
     };
     if let Some(evidence) = evidence {
-        observed.state = MarkerState::LegacyAuth;
+        // The release's Synapse runs here: this is its cluster, whatever the history says.
+        observed.current = Current::Known(MarkerState::LegacyAuth);
         observed.notes.push(note(format!(
             "no marker stored, but {evidence}: treated as legacy_auth"
         )));
+        return Ok(observed);
     }
-    observed
+    crate::wrong_cluster::judge(
+        cluster,
+        release,
+        configmap,
+        &history,
+        expect_release,
+        &mut observed.notes,
+    )?;
+    Ok(observed)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::facts::{merge_config_layer, Facts, InputNote, MasAuth, Origin, Requested, SynapseAuth};
 use crate::manifest::{Document, Resource, Stream};
 use crate::rules::{Finding, RuleId};
-use crate::state::{MarkerState, Step, MARKER_KEY};
+use crate::state::{ChartRule, MarkerState, Step, MARKER_KEY};
 
 const NAME_LABEL: &str = "app.kubernetes.io/name";
 const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -22,32 +22,91 @@ const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 pub struct MarkerArg {
     pub configmap: String,
     pub key: String,
-    pub new: MarkerState,
+    pub new: String,
     pub allowed: Vec<String>,
 }
 
-/// Parses one `-markers` value. Too few fields, or an unknown value, is bad input: the chart
-/// never renders it, so something between the chart and ess-guard is broken.
-pub fn parse_marker_arg(arg: &str) -> Result<MarkerArg, String> {
-    let entry = arg
-        .split(',')
-        .find(|e| e.split(':').nth(1) == Some(MARKER_KEY))
-        .ok_or_else(|| format!("`-markers {arg}` names no {MARKER_KEY} marker"))?;
-    let fields: Vec<&str> = entry.split(':').collect();
-    if fields.len() < 4 {
-        return Err(format!(
-            "`-markers {entry}` has {} fields; expected <configmap>:<key>:<new value>:<allowed values>",
-            fields.len()
-        ));
+/// The `MATRIX_STACK_MSC3861` entry of a `-markers` value, with the chart's rule in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msc3861Marker {
+    pub configmap: String,
+    pub rule: ChartRule,
+}
+
+/// Parses every entry of one `-markers` value (comma separated) and returns the
+/// `MATRIX_STACK_MSC3861` one. Any malformed entry is bad input: the chart never renders one, so
+/// something between the chart and ess-guard is broken, and guessing what the Job will do would
+/// defeat the guard. The chart's tool needs at least four `:` fields and ignores any more; here
+/// exactly four are required, so a value with a stray `:` is refused rather than cut.
+pub fn parse_marker_arg(arg: &str) -> Result<Msc3861Marker, String> {
+    let mut found: Option<Msc3861Marker> = None;
+    for entry in arg.split(',') {
+        let fields: Vec<&str> = entry.split(':').collect();
+        if fields.len() != 4 {
+            return Err(format!(
+                "`-markers {entry}` has {} fields; expected <configmap>:<key>:<new value>:<allowed values separated by ;>",
+                fields.len()
+            ));
+        }
+        let parsed = MarkerArg {
+            configmap: fields[0].to_string(),
+            key: fields[1].to_string(),
+            new: fields[2].to_string(),
+            allowed: fields[3].split(';').map(str::to_string).collect(),
+        };
+        if parsed.configmap.is_empty() || parsed.key.is_empty() || parsed.new.is_empty() {
+            return Err(format!(
+                "`-markers` entry {entry:?} has an empty ConfigMap name, key or new value"
+            ));
+        }
+        if parsed.allowed.iter().any(String::is_empty) {
+            return Err(format!(
+                "`-markers` entry {entry:?} has an empty allowed value"
+            ));
+        }
+        if parsed.key != MARKER_KEY {
+            continue;
+        }
+        if found.is_some() {
+            return Err(format!(
+                "`-markers {arg}` has more than one {MARKER_KEY} entry"
+            ));
+        }
+        let new = MarkerState::from_stored(&parsed.new)
+            .map_err(|e| format!("`-markers` entry {entry:?}: {e}"))?;
+        found = Some(Msc3861Marker {
+            configmap: parsed.configmap,
+            rule: ChartRule {
+                new,
+                allowed: parsed.allowed,
+            },
+        });
     }
-    let new =
-        MarkerState::from_stored(fields[2]).map_err(|e| format!("`-markers {entry}`: {e}"))?;
-    Ok(MarkerArg {
-        configmap: fields[0].to_string(),
-        key: fields[1].to_string(),
-        new,
-        allowed: fields[3].split(';').map(str::to_string).collect(),
-    })
+    found.ok_or_else(|| format!("`-markers {arg}` names no {MARKER_KEY} marker"))
+}
+
+/// The chart version from the `helm.sh/chart: matrix-stack-<version>` labels. Two different
+/// versions in one render is bad input (a mixed stream cannot be one chart's upgrade).
+fn chart_version(stream: &Stream) -> Result<Option<String>, String> {
+    let mut version: Option<&str> = None;
+    for (doc, r) in stream.resources() {
+        let Some(v) = r
+            .label("helm.sh/chart")
+            .and_then(|c| c.strip_prefix("matrix-stack-"))
+        else {
+            continue;
+        };
+        match version {
+            Some(seen) if seen != v => {
+                return Err(format!(
+                    "{}: label helm.sh/chart=matrix-stack-{v}, but other resources say matrix-stack-{seen}",
+                    doc.label()
+                ))
+            }
+            _ => version = Some(v),
+        }
+    }
+    Ok(version.map(str::to_string))
 }
 
 /// Which resources of the render play which role.
@@ -217,7 +276,9 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
         let marker = parse_marker_arg(value)
             .map_err(|e| format!("{}: Job {}: {e}", doc.label(), job.name()))?;
         facts.markers_configmap = Some(marker.configmap.clone());
-        Requested::Step(match marker.new {
+        let new = marker.rule.new;
+        facts.chart_rule = Some(marker.rule);
+        Requested::Step(match new {
             MarkerState::LegacyAuth if facts.mas_enabled => Step::DryRun,
             MarkerState::LegacyAuth | MarkerState::Absent => Step::Legacy,
             MarkerState::Syn2masMigrated => Step::Migrate,
@@ -238,8 +299,9 @@ pub fn facts_from_stream(stream: &Stream) -> Result<Facts, String> {
     } else if hooks_visible {
         Requested::Step(Step::Finalize)
     } else {
-        Requested::Ambiguous(vec![Step::Migrate, Step::Finalize])
+        Requested::Ambiguous(crate::facts::HELM3_READINGS.to_vec())
     };
+    facts.chart_version = chart_version(stream)?;
 
     for doc in &stream.docs {
         for key in &doc.duplicate_keys {
@@ -348,7 +410,8 @@ fn config_layers(resources: &[&Resource], under: &[&str], over: &[&str]) -> (Vec
 /// - SSO rules: the Synapse config ConfigMap or Secret whose layer holds the entry;
 /// - `missing-bcrypt-scheme`: the MAS config ConfigMap;
 /// - `syn2mas-external-synapse`: the syn2mas Role;
-/// - transition rules and the other marker rules: the deployment-markers pre Job;
+/// - transition rules and the other marker rules (the chart's allowed list, the profile, a
+///   repeated step 2): the deployment-markers pre Job;
 /// - `markers-disabled`: the main Synapse StatefulSet, which the missing markers leave unguarded;
 /// - `sso-login-worker-with-mas`: the sso-login StatefulSet.
 ///
@@ -414,6 +477,12 @@ pub fn locate(stream: &Stream, findings: &mut [Finding]) {
             | RuleId::Syn2masRerun
             | RuleId::Syn2masStillEnabled
             | RuleId::MasRequiresSyn2mas
+            | RuleId::UnknownMarkerValue
+            | RuleId::ImmutableMarker
+            | RuleId::ChartRefusesTransition
+            | RuleId::StricterThanChart
+            | RuleId::Stage2Repeated
+            | RuleId::UnknownChartVersion
             | RuleId::AmbiguousStep
             | RuleId::UnverifiedStep
             | RuleId::LegacyInferred
@@ -446,14 +515,32 @@ mod tests {
         let m = parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth")
             .expect("parses");
         assert_eq!(m.configmap, "ess-markers");
-        assert_eq!(m.new, MarkerState::Syn2masMigrated);
+        assert_eq!(m.rule.new, MarkerState::Syn2masMigrated);
+        assert_eq!(m.rule.allowed, vec!["legacy_auth"]);
         let m = parse_marker_arg(
-            "ess-markers:MATRIX_STACK_MSC3861:delegated_auth:delegated_auth;syn2mas_migrated",
+            "ess-markers:MATRIX_STACK_MSC3861:syn2mas_migrated:legacy_auth;syn2mas_migrated",
+        )
+        .expect("parses the #1584 form");
+        assert_eq!(m.rule.allowed, vec!["legacy_auth", "syn2mas_migrated"]);
+        // Every entry is parsed, not only ours; other keys are checked and then ignored.
+        let m = parse_marker_arg(
+            "ess-other:SOME_KEY:b:a,ess-markers:MATRIX_STACK_MSC3861:delegated_auth:delegated_auth;syn2mas_migrated",
         )
         .expect("parses");
-        assert_eq!(m.allowed, vec!["delegated_auth", "syn2mas_migrated"]);
-        assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:legacy_auth").is_err());
-        assert!(parse_marker_arg("ess-markers:MATRIX_STACK_MSC3861:stage9:legacy_auth").is_err());
-        assert!(parse_marker_arg("").is_err());
+        assert_eq!(m.rule.allowed, vec!["delegated_auth", "syn2mas_migrated"]);
+        for bad in [
+            "",
+            "ess-markers:MATRIX_STACK_MSC3861:legacy_auth",
+            "ess-markers:MATRIX_STACK_MSC3861:stage9:legacy_auth",
+            "ess-markers:MATRIX_STACK_MSC3861:legacy_auth:legacy_auth:extra",
+            "ess-markers:MATRIX_STACK_MSC3861:legacy_auth:",
+            "ess-markers:MATRIX_STACK_MSC3861:legacy_auth:legacy_auth;",
+            ":MATRIX_STACK_MSC3861:legacy_auth:legacy_auth",
+            "ess-other:SOME_KEY:b,ess-markers:MATRIX_STACK_MSC3861:legacy_auth:legacy_auth",
+            "ess-markers:MATRIX_STACK_MSC3861:legacy_auth:legacy_auth,ess-markers:MATRIX_STACK_MSC3861:legacy_auth:legacy_auth",
+            "ess-other:SOME_KEY:b:a",
+        ] {
+            assert!(parse_marker_arg(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -92,11 +92,20 @@ pub fn text(reports: &[InputReport]) -> String {
             None if e.findings.iter().any(|f| f.rule.id() == "ambiguous-step") => {
                 "step 2 or step 3 (ambiguous)".to_string()
             }
+            None if !e.readings.is_empty() => format!(
+                "{} (hooks not visible; each reading judged)",
+                e.readings
+                    .iter()
+                    .map(|s| s.describe())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
             None => "no marker (Synapse disabled)".to_string(),
         };
         let _ = writeln!(out, "  input:     {} ({})", r.input, r.format);
         let _ = writeln!(out, "  marker:    {} (from {})", e.current, e.state_origin);
         let _ = writeln!(out, "  requested: {requested}");
+        let _ = writeln!(out, "  rules:     {}", e.chart_rules);
         for f in &e.findings {
             let _ = writeln!(out, "  {}[{}]: {}", f.severity, f.rule, f.message);
             if let Some(resource) = &f.resource {

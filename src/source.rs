@@ -9,8 +9,10 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::facts::InputNote;
-use crate::rules::RuleId;
-use crate::state::{MarkerState, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MARKER_KEY};
+use crate::state::{
+    Current, ManagedBy, MarkerReading, MarkerState, StoredValue, MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE, MARKER_KEY,
+};
 
 /// Which marker to look up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +26,12 @@ pub struct MarkerTarget {
 /// The stored state and how it was learnt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
-    pub state: MarkerState,
+    /// The stored marker the decision uses: the reading's, or `legacy_auth` inferred when no
+    /// marker is stored but Synapse already runs (see `live`).
+    pub current: Current,
+    /// The ConfigMap as read (`None` when the state was stated with `--state`/`--state-map`):
+    /// its label and exact value, which the engine judges the way the chart's Job will.
+    pub reading: Option<MarkerReading>,
     /// For reports: `--state`, `file cm.yaml`, `ConfigMap ess/ess-markers at https://…`.
     pub origin: String,
     pub notes: Vec<InputNote>,
@@ -42,7 +49,8 @@ pub struct FixedState(pub MarkerState);
 impl StateSource for FixedState {
     fn observe(&self, _target: &MarkerTarget) -> Result<Observed, Error> {
         Ok(Observed {
-            state: self.0,
+            current: Current::Known(self.0),
+            reading: None,
             origin: "--state".to_string(),
             notes: Vec::new(),
         })
@@ -65,8 +73,7 @@ impl StateSource for StateFile {
         })?;
         let view =
             ConfigMapFacts::from_value(&value).map_err(|e| Error::Input(format!("{name}: {e}")))?;
-        view.into_observed(format!("--state-file {name}"))
-            .map_err(|e| Error::Input(format!("{name}: {e}")))
+        Ok(view.into_observed(format!("--state-file {name}")))
     }
 }
 
@@ -78,6 +85,8 @@ pub struct ConfigMapFacts {
     pub labels: BTreeMap<String, String>,
     pub data: BTreeMap<String, String>,
     pub binary_data_keys: Vec<String>,
+    /// `immutable: true`.
+    pub immutable: bool,
 }
 
 impl ConfigMapFacts {
@@ -123,39 +132,68 @@ impl ConfigMapFacts {
                 .and_then(Value::as_object)
                 .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default(),
+            immutable: match value.get("immutable") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(format!(
+                        "`immutable` must be a boolean, found {}",
+                        crate::manifest::type_name(other)
+                    ))
+                }
+            },
         })
     }
 
-    /// Reads the marker out of the ConfigMap, the way the chart's tool does.
-    pub fn into_observed(self, origin: String) -> Result<Observed, String> {
-        let mut notes = Vec::new();
-        if self.labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE) {
-            notes.push(InputNote {
-                rule: RuleId::UnmanagedMarker,
-                message: format!(
-                    "ConfigMap {} has {MANAGED_BY_LABEL}={}; the chart's marker Job will refuse it",
-                    self.name,
-                    self.labels
-                        .get(MANAGED_BY_LABEL)
-                        .map(String::as_str)
-                        .unwrap_or("<unset>")
-                ),
-                resource: Some(format!("ConfigMap {}", self.name)),
-                source: None,
-            });
-        }
-        let state = match self.data.get(MARKER_KEY) {
-            Some(value) => MarkerState::from_stored(value.trim()).map_err(|e| e.to_string())?,
-            None if self.binary_data_keys.iter().any(|k| k == MARKER_KEY) => {
-                return Err(format!("{MARKER_KEY} is stored in binaryData, which the chart never writes; refusing to guess"))
-            }
-            None => MarkerState::Absent,
+    /// The marker as the chart's tool will find it: the label, and the exact string under the
+    /// key (nothing trimmed), or that the key is missing or only in `binaryData`. This is the one
+    /// reader of the marker ConfigMap; every command goes through it.
+    pub fn into_reading(self) -> MarkerReading {
+        let managed_by = match self.labels.get(MANAGED_BY_LABEL) {
+            Some(v) if v == MANAGED_BY_VALUE => ManagedBy::Chart,
+            Some(v) => ManagedBy::Other(v.clone()),
+            None => ManagedBy::Missing,
         };
-        Ok(Observed {
-            state,
-            origin,
-            notes,
-        })
+        let value = match self.data.get(MARKER_KEY) {
+            Some(v) => StoredValue::Data(v.clone()),
+            None if self.binary_data_keys.iter().any(|k| k == MARKER_KEY) => {
+                StoredValue::BinaryOnly
+            }
+            None => StoredValue::Missing,
+        };
+        MarkerReading::ConfigMap {
+            name: self.name,
+            managed_by,
+            value,
+            immutable: self.immutable,
+        }
+    }
+
+    /// The reading as an [`Observed`] state.
+    pub fn into_observed(self, origin: String) -> Observed {
+        Observed::read(self.into_reading(), origin)
+    }
+}
+
+impl Observed {
+    /// What a read of the marker ConfigMap gave (`reading`), learnt from `origin`.
+    pub fn read(reading: MarkerReading, origin: impl Into<String>) -> Observed {
+        Observed {
+            current: reading.current(),
+            reading: Some(reading),
+            origin: origin.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A state stated rather than read (tests, `--state-map`).
+    pub fn stated(state: MarkerState, origin: impl Into<String>) -> Observed {
+        Observed {
+            current: Current::Known(state),
+            reading: None,
+            origin: origin.into(),
+            notes: Vec::new(),
+        }
     }
 }
 
@@ -164,39 +202,63 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn read(cm: Value) -> Observed {
+        ConfigMapFacts::from_value(&cm)
+            .expect("a ConfigMap")
+            .into_observed("t".into())
+    }
+
     #[test]
     fn reads_kubectl_output() {
-        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        let observed = read(json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "ess-markers", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
-            "data": {MARKER_KEY: "syn2mas_migrated"}});
-        let observed = ConfigMapFacts::from_value(&cm)
-            .and_then(|c| c.into_observed("t".into()))
-            .expect("reads");
-        assert_eq!(observed.state, MarkerState::Syn2masMigrated);
-        assert!(observed.notes.is_empty());
+            "data": {MARKER_KEY: "syn2mas_migrated"}}));
+        assert_eq!(
+            observed.current,
+            Current::Known(MarkerState::Syn2masMigrated)
+        );
+        assert_eq!(
+            observed
+                .reading
+                .as_ref()
+                .and_then(MarkerReading::managed_by),
+            Some(&ManagedBy::Chart)
+        );
     }
 
     #[test]
-    fn missing_key_is_absent_and_missing_label_warns() {
-        let cm = json!({"kind": "ConfigMap", "metadata": {"name": "ess-markers"}});
-        let observed = ConfigMapFacts::from_value(&cm)
-            .and_then(|c| c.into_observed("t".into()))
-            .expect("reads");
-        assert_eq!(observed.state, MarkerState::Absent);
-        assert_eq!(observed.notes[0].rule, RuleId::UnmanagedMarker);
+    fn missing_key_is_absent_and_the_label_is_kept() {
+        let observed = read(json!({"kind": "ConfigMap", "metadata": {"name": "ess-markers"}}));
+        assert_eq!(observed.current, Current::Known(MarkerState::Absent));
+        assert_eq!(
+            observed
+                .reading
+                .as_ref()
+                .and_then(MarkerReading::managed_by),
+            Some(&ManagedBy::Missing)
+        );
+        let observed = read(json!({"kind": "ConfigMap",
+            "metadata": {"name": "m", "labels": {MANAGED_BY_LABEL: "Helm"}}}));
+        assert_eq!(
+            observed
+                .reading
+                .as_ref()
+                .and_then(MarkerReading::managed_by),
+            Some(&ManagedBy::Other("Helm".into()))
+        );
     }
 
+    /// Nothing is trimmed: the chart compares exactly, so must the reader.
     #[test]
-    fn unknown_value_and_binary_data_fail() {
-        let cm =
-            json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "data": {MARKER_KEY: "stage9"}});
-        assert!(ConfigMapFacts::from_value(&cm)
-            .and_then(|c| c.into_observed("t".into()))
-            .is_err());
-        let cm = json!({"kind": "ConfigMap", "metadata": {"name": "m"}, "binaryData": {MARKER_KEY: "bGVnYWN5X2F1dGg="}});
-        assert!(ConfigMapFacts::from_value(&cm)
-            .and_then(|c| c.into_observed("t".into()))
-            .is_err());
+    fn unknown_values_and_binary_data_are_kept_as_they_are() {
+        for stored in ["stage9", "legacy_auth\n", "", " legacy_auth"] {
+            let observed = read(json!({"kind": "ConfigMap", "metadata": {"name": "m"},
+                "data": {MARKER_KEY: stored}}));
+            assert_eq!(observed.current, Current::Unknown(stored.to_string()));
+        }
+        let observed = read(json!({"kind": "ConfigMap", "metadata": {"name": "m"},
+            "binaryData": {MARKER_KEY: "bGVnYWN5X2F1dGg="}}));
+        assert_eq!(observed.current, Current::BinaryOnly);
         assert!(ConfigMapFacts::from_value(&json!({"kind": "Secret"})).is_err());
     }
 }

@@ -146,10 +146,13 @@ mod tests {
 
     fn evaluation(findings: Vec<Finding>) -> Evaluation {
         let mut e = Evaluation {
-            current: MarkerState::LegacyAuth,
+            current: MarkerState::LegacyAuth.into(),
             state_origin: "test".into(),
             step: None,
             step_origin: "render",
+            readings: Vec::new(),
+            chart_rules: String::new(),
+            repeats_stage2: false,
             findings,
             verdict: Verdict::Allowed,
             fail_on: FailOn::Error,

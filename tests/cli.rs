@@ -552,7 +552,7 @@ fn rules_markdown_matches_docs() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         text(&out.stdout) == checked_in,
-        "docs/rules.md is out of date; regenerate it with\n  cargo run -- rules --format markdown > docs/rules.md"
+        "docs/rules.md is out of date; regenerate it with\n  cargo run -- rules -o markdown > docs/rules.md"
     );
 }
 
@@ -660,5 +660,41 @@ fn write_chart(dir: &Path) {
         assert!(!body.contains("{{"), "{path} would be read as a template");
         let file = dir.join("templates").join(path.replace('/', "_"));
         std::fs::write(file, body).expect("write template");
+    }
+}
+
+#[test]
+fn output_flag_and_its_format_alias_print_the_same() {
+    let step2 = support::repo_root().join("examples/renders/step2.yaml");
+    let step3 = support::repo_root().join("examples/renders/step3.yaml");
+    let (step2, step3) = (step2.display().to_string(), step3.display().to_string());
+    let cases: [(&[&str], &str); 4] = [
+        (&["check", "--state", "legacy_auth", &step2], "json"),
+        (
+            &["plan", "--state", "legacy_auth", "-r", "ess", "-n", "ess"],
+            "json",
+        ),
+        (&["rules"], "markdown"),
+        (&["diff", &step2, &step3], "summary"),
+    ];
+    for (command, value) in cases {
+        let outputs: Vec<(i32, String)> = ["-o", "--output", "--format"]
+            .iter()
+            .map(|flag| {
+                let mut args = command.to_vec();
+                args.extend([*flag, value]);
+                let out = support::run(&args, b"");
+                (code(&out), text(&out.stdout))
+            })
+            .collect();
+        assert!(!outputs[0].1.is_empty(), "{command:?}: no output");
+        assert!(
+            outputs.iter().all(|o| *o == outputs[0]),
+            "{command:?}: -o, --output and --format differ"
+        );
+        if value == "json" {
+            serde_json::from_str::<serde_json::Value>(&outputs[0].1)
+                .unwrap_or_else(|e| panic!("{command:?} -o json is not JSON: {e}"));
+        }
     }
 }

@@ -567,7 +567,8 @@ fn guard_mode_diffs_the_post_render_output() {
     );
     assert_eq!(
         job["new"]["/metadata/annotations/helm.sh~1hook-weight"],
-        json!("1")
+        json!("10"),
+        "after check-config, within the chart's weights -10/0/10"
     );
     let sts = find(&items, "StatefulSet", "ess-synapse-main").expect("annotated Synapse");
     assert_eq!(sts["change"], "changed");

@@ -7,7 +7,7 @@ fn rules_md_is_up_to_date() {
     let actual = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         actual == expected,
-        "docs/rules.md is out of date with the rule catalogue in src/rules.rs; regenerate it with\n\n    cargo run -- rules --format markdown > docs/rules.md\n"
+        "docs/rules.md is out of date with the rule catalogue in src/rules.rs; regenerate it with\n\n    cargo run -- rules -o markdown > docs/rules.md\n"
     );
 }
 

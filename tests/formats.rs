@@ -63,6 +63,18 @@ fn normalise(text: &str) -> String {
     )
 }
 
+/// Parses a report as JSON; output that is not JSON fails the test (it must never read as empty).
+fn json(text: &str, what: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{what} is not JSON ({e}):\n{text}"))
+}
+
+/// The array at `value`; anything else fails the test rather than becoming an empty list.
+fn array<'a>(value: &'a Value, what: &str) -> &'a Vec<Value> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not a JSON array: {value}"))
+}
+
 fn golden(name: &str, actual: &str) {
     let path = root().join("tests/golden").join(name);
     let actual = normalise(actual);
@@ -142,16 +154,13 @@ fn sarif_is_valid_against_the_official_schema() {
         );
 
         let run = &log["runs"][0];
-        let rules = run["tool"]["driver"]["rules"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let rules = array(&run["tool"]["driver"]["rules"], "SARIF rules");
         assert_eq!(
             rules.len(),
             ess_guard::rules::RuleId::ALL.len(),
             "every rule is listed"
         );
-        for result in run["results"].as_array().cloned().unwrap_or_default() {
+        for result in array(&run["results"], "SARIF results") {
             let index = result["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
             assert_eq!(
                 rules.get(index).map(|r| &r["id"]),
@@ -159,20 +168,16 @@ fn sarif_is_valid_against_the_official_schema() {
                 "ruleIndex points at ruleId"
             );
         }
-        let suppressed: Vec<&Value> = run["results"]
-            .as_array()
-            .map(|r| {
-                r.iter()
-                    .filter(|r| r.get("suppressions").is_some())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let suppressed: Vec<&Value> = array(&run["results"], "SARIF results")
+            .iter()
+            .filter(|r| r.get("suppressions").is_some())
+            .collect();
         assert_eq!(suppressed.len(), 1);
         assert_eq!(suppressed[0]["ruleId"], "unmapped-oidc-provider");
         assert_eq!(suppressed[0]["suppressions"][0]["kind"], "inSource");
     }
     // A result the schema must refuse, so the validator is known to be strict.
-    let mut bad: Value = serde_json::from_str(&check("sarif", &INPUTS, &[]).0).unwrap_or_default();
+    let mut bad: Value = json(&check("sarif", &INPUTS, &[]).0, "SARIF");
     bad["runs"][0]["results"][0]["level"] = Value::from("fatal");
     assert!(
         !validator.is_valid(&bad),
@@ -295,20 +300,16 @@ fn fail_on_warning_shows_in_every_format() {
         assert_eq!(code, 1, "{format}: --fail-on warning rejects on warnings");
     }
     let (sarif, _) = check("sarif", allowed, &["--fail-on", "warning"]);
-    let log: Value = serde_json::from_str(&sarif).unwrap_or_default();
-    let levels: Vec<(String, String)> = log["runs"][0]["results"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    (
-                        r["ruleId"].as_str().unwrap_or("").to_string(),
-                        r["level"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
+    let log = json(&sarif, "SARIF");
+    let levels: Vec<(String, String)> = array(&log["runs"][0]["results"], "SARIF results")
+        .iter()
+        .map(|r| {
+            (
+                r["ruleId"].as_str().unwrap_or("").to_string(),
+                r["level"].as_str().unwrap_or("").to_string(),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     assert!(
         levels.contains(&("suppression-without-reason".into(), "error".into())),
         "{levels:?}"
@@ -321,11 +322,11 @@ fn fail_on_warning_shows_in_every_format() {
         "{levels:?}"
     );
     let (sarif, _) = check("sarif", allowed, &[]);
-    let log: Value = serde_json::from_str(&sarif).unwrap_or_default();
-    let levels: Vec<&str> = log["runs"][0]["results"]
-        .as_array()
-        .map(|rs| rs.iter().filter_map(|r| r["level"].as_str()).collect())
-        .unwrap_or_default();
+    let log = json(&sarif, "SARIF");
+    let levels: Vec<&str> = array(&log["runs"][0]["results"], "SARIF results")
+        .iter()
+        .filter_map(|r| r["level"].as_str())
+        .collect();
     assert_eq!(levels, vec!["warning", "warning", "note"]);
 
     let (github, _) = check("github", allowed, &["--fail-on", "warning"]);
@@ -344,11 +345,11 @@ fn fail_on_warning_shows_in_every_format() {
     );
 
     let (gitlab, _) = check("gitlab", allowed, &["--fail-on", "warning"]);
-    let issues: Value = serde_json::from_str(&gitlab).unwrap_or_default();
-    let severities: Vec<&str> = issues
-        .as_array()
-        .map(|a| a.iter().filter_map(|i| i["severity"].as_str()).collect())
-        .unwrap_or_default();
+    let issues = json(&gitlab, "GitLab report");
+    let severities: Vec<&str> = array(&issues, "GitLab report")
+        .iter()
+        .filter_map(|i| i["severity"].as_str())
+        .collect();
     assert_eq!(severities, vec!["major", "major"]);
 
     let (junit, _) = check("junit", allowed, &["--fail-on", "warning"]);
@@ -364,11 +365,11 @@ fn gitlab_fingerprints_are_stable_and_distinct() {
     let (a, _) = check("gitlab", &INPUTS, &[]);
     let (b, _) = check("gitlab", &INPUTS, &[]);
     assert_eq!(a, b);
-    let issues: Value = serde_json::from_str(&a).unwrap_or_default();
-    let mut prints: Vec<&str> = issues
-        .as_array()
-        .map(|a| a.iter().filter_map(|i| i["fingerprint"].as_str()).collect())
-        .unwrap_or_default();
+    let issues = json(&a, "GitLab report");
+    let mut prints: Vec<&str> = array(&issues, "GitLab report")
+        .iter()
+        .filter_map(|i| i["fingerprint"].as_str())
+        .collect();
     let n = prints.len();
     prints.sort_unstable();
     prints.dedup();

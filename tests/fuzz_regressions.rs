@@ -16,6 +16,12 @@ fn replay(target: &str, run: fn(&[u8])) {
         .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".gitkeep"))
         .collect();
     files.sort();
+    // An empty folder would make this test pass without replaying anything.
+    assert!(
+        !files.is_empty(),
+        "{} holds no regression input: a replay test must replay something",
+        dir.display()
+    );
     for file in &files {
         let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         if let Err(panic) = std::panic::catch_unwind(|| run(&bytes)) {

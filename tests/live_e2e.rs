@@ -160,7 +160,10 @@ fn assert_state_failure(run: &Run, cause: &str) {
 #[test]
 fn every_stored_state_through_post_render_and_check() {
     let Some(server) = server() else { return };
-    let origin = format!(" (from ConfigMap ess/ess-markers at {})", server.url());
+    let origin = format!(
+        " (from ConfigMap ess/ess-markers at {} (context kube-apiserver-lite-ess-guard))",
+        server.url()
+    );
     for state in STATES {
         set_state(&server, state);
         for name in RENDERS {
@@ -205,37 +208,45 @@ fn every_stored_state_through_post_render_and_check() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
         assert_eq!(v["namespace"], "ess");
+        assert_eq!(v["context"], "kube-apiserver-lite-ess-guard");
         assert_eq!(v["state"], state);
         assert_eq!(v["exists"], state != "absent");
     }
 }
 
+/// The chart's markers Job refuses a ConfigMap without its managed-by label, so ess-guard
+/// refuses first, with that rule on the verdict line (issue 17; it used to warn and allow).
 #[test]
-fn unmanaged_marker_warns_and_still_decides() {
+fn unmanaged_marker_is_refused() {
     let Some(server) = server() else { return };
     server.apply(&markers_yaml("legacy_auth", false));
-    let run = post_render(&server, "step3", &[]);
-    assert_verdict(&run, Some("mas-requires-syn2mas"), "unmanaged");
-    assert!(
-        run.stderr.contains("warning[unmanaged-marker]"),
-        "{}",
-        run.stderr
-    );
-    let run = post_render(&server, "step2", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("warning[unmanaged-marker]"),
-        "{}",
-        run.stderr
-    );
+    for render in ["step2", "step3"] {
+        let run = post_render(&server, render, &[]);
+        assert_verdict(&run, Some("unmanaged-marker"), render);
+        assert_eq!(run.stdout, "");
+    }
+    let run = check_live(&server, "step1");
+    assert_verdict(&run, Some("unmanaged-marker"), "check step1");
 }
 
+/// A stored value the chart's allowed lists do not hold is refused (exit 1), compared exactly
+/// as the chart does: an unknown string, and `legacy_auth` with a trailing newline, which the
+/// old reader trimmed into an allowed step 2.
 #[test]
-fn unknown_marker_value_fails_closed() {
+fn unknown_or_untrimmed_marker_value_is_refused() {
     let Some(server) = server() else { return };
-    server.apply(&markers_yaml("stage9_migrated", true));
-    assert_state_failure(&post_render(&server, "step2", &[]), "\"stage9_migrated\"");
-    assert_state_failure(&check_live(&server, "step1"), "\"stage9_migrated\"");
+    for (yaml_value, shown) in [
+        ("stage9_migrated", "\"stage9_migrated\""),
+        ("\"legacy_auth\\n\"", "\"legacy_auth\\n\""),
+    ] {
+        server.apply(&markers_yaml(yaml_value, true));
+        let run = post_render(&server, "step2", &[]);
+        assert_verdict(&run, Some("unknown-marker-value"), shown);
+        assert!(run.stderr.contains(shown), "{}", run.stderr);
+        assert_eq!(run.stdout, "");
+        let run = check_live(&server, "step1");
+        assert_verdict(&run, Some("unknown-marker-value"), shown);
+    }
 }
 
 // ---------------------------------------------------------------- absent: inferred legacy

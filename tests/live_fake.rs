@@ -140,18 +140,34 @@ fn assert_reads_only(server: &FakeApiServer) -> Vec<RecordedRequest> {
     reqs
 }
 
-/// The evidence reads of an absent marker: the deployed release records, then Synapse's main
-/// StatefulSet, both reads.
-fn assert_absent_evidence_reads(server: &FakeApiServer) {
+/// The evidence reads of an absent marker when listing Secrets is forbidden: the deployed
+/// release records (403), then Synapse's main StatefulSet.
+fn assert_absent_evidence_reads_without_secrets(server: &FakeApiServer) {
     let reqs = assert_reads_only(server);
     let described = describe(&reqs);
     assert_eq!(described.len(), 3, "{described:?}");
+    assert_eq!(reqs[1].path, SECRETS_PATH, "{described:?}");
+    assert_eq!(reqs[2].path, format!("{STS_PATH}/ess-synapse-main"));
+}
+
+/// The evidence reads of an absent marker: the deployed release records, then (none deployed)
+/// any release record at all (the wrong-cluster check), then Synapse's main StatefulSet, all
+/// reads.
+fn assert_absent_evidence_reads(server: &FakeApiServer) {
+    let reqs = assert_reads_only(server);
+    let described = describe(&reqs);
+    assert_eq!(described.len(), 4, "{described:?}");
     assert_eq!(reqs[1].path, SECRETS_PATH, "{described:?}");
     assert_eq!(
         reqs[1].query_param("labelSelector").as_deref(),
         Some("owner=helm,name=ess,status=deployed")
     );
-    assert_eq!(reqs[2].path, format!("{STS_PATH}/ess-synapse-main"));
+    assert_eq!(reqs[2].path, SECRETS_PATH, "{described:?}");
+    assert_eq!(
+        reqs[2].query_param("labelSelector").as_deref(),
+        Some("owner=helm,name=ess")
+    );
+    assert_eq!(reqs[3].path, format!("{STS_PATH}/ess-synapse-main"));
 }
 
 /// A fail-closed state error: exit 3, nothing on stdout (Helm would apply it), one line on
@@ -224,7 +240,7 @@ fn post_render_and_check_for_every_stored_state() {
                 run.stdout
             );
             let origin = format!(
-                "marker:    {state} (from ConfigMap ess/ess-markers at {})",
+                "marker:    {state} (from ConfigMap ess/ess-markers at {} (context fake))",
                 server.url()
             );
             assert!(run.stdout.contains(&origin), "{what}: {}", run.stdout);
@@ -389,26 +405,6 @@ fn failure_cases() -> Vec<FailureCase> {
             "normal",
             "malformed response for ConfigMap \"ess-markers\"",
         ),
-        FailureCase {
-            name: "binaryData only",
-            fault: None,
-            marker: Some({
-                let mut cm = markers_cm(None);
-                cm["binaryData"] = json!({"MATRIX_STACK_MSC3861": "bGVnYWN5X2F1dGg="});
-                cm
-            }),
-            kubeconfig: "normal",
-            cause: "MATRIX_STACK_MSC3861 is stored in binaryData",
-            markers_get_fails: false,
-        },
-        FailureCase {
-            name: "unknown marker value",
-            fault: None,
-            marker: Some(markers_cm(Some("stage9_migrated"))),
-            kubeconfig: "normal",
-            cause: "stage9_migrated",
-            markers_get_fails: false,
-        },
     ]
 }
 
@@ -527,50 +523,130 @@ fn post_render_failure_also_goes_to_the_report_file() {
 
 // ------------------------------------------------------------------- marker anomalies
 
+/// A marker ConfigMap the chart's markers Job will refuse is refused first (issue 17), through
+/// the one reader, with one rule id per case in post-render, check and markers get: exit 1
+/// (a verdict, not a cluster error), nothing on stdout.
 #[test]
-fn unmanaged_marker_warns_and_still_decides() {
+fn marker_anomalies_are_refused_like_the_chart_refuses_them() {
+    let unmanaged = {
+        let mut cm = markers_cm(Some("legacy_auth"));
+        cm["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "Helm"});
+        cm
+    };
+    let unlabelled = {
+        let mut cm = markers_cm(Some("legacy_auth"));
+        cm["metadata"]["labels"] = json!({});
+        cm
+    };
+    let binary = {
+        let mut cm = markers_cm(None);
+        cm["binaryData"] = json!({"MATRIX_STACK_MSC3861": "bGVnYWN5X2F1dGg="});
+        cm
+    };
+    let cases: [(&str, Value, &str, &str); 5] = [
+        (
+            "managed-by Helm",
+            unmanaged,
+            "unmanaged-marker",
+            "app.kubernetes.io/managed-by=Helm",
+        ),
+        (
+            "no labels",
+            unlabelled,
+            "unmanaged-marker",
+            "app.kubernetes.io/managed-by=<unset>",
+        ),
+        (
+            "binaryData only",
+            binary,
+            "marker-in-binary-data",
+            "binaryData",
+        ),
+        (
+            "unknown value",
+            markers_cm(Some("stage9_migrated")),
+            "unknown-marker-value",
+            "\"stage9_migrated\"",
+        ),
+        (
+            "trailing newline",
+            markers_cm(Some("legacy_auth\n")),
+            "unknown-marker-value",
+            "\"legacy_auth\\n\"",
+        ),
+    ];
+    for (name, cm, rule, detail) in cases {
+        let server = FakeApiServer::start(Behaviour::normal());
+        server.put_configmap("ess", cm);
+        let kubeconfig = kc(&server);
+        for render_name in ["step1", "step2"] {
+            let run = post_render(&kubeconfig, render_name, &[]);
+            assert_eq!(run.code, 1, "{name} {render_name}: {}", run.stderr);
+            assert_eq!(run.stdout, "", "{name} {render_name}");
+            assert!(
+                run.stderr
+                    .starts_with(&format!("ess-guard: REJECTED: [{rule}]")),
+                "{name} {render_name}: {}",
+                run.stderr
+            );
+            assert!(run.stderr.contains(detail), "{name}: {}", run.stderr);
+            let run = check_live(&kubeconfig, render_name, &[]);
+            assert_eq!(run.code, 1, "{name} {render_name}: {}", run.stdout);
+            assert!(
+                run.stdout.contains(&format!("error[{rule}]")),
+                "{name} {render_name}: {}",
+                run.stdout
+            );
+        }
+        // markers get classifies the same ConfigMap with the same rule.
+        let run = ess_guard(
+            &[
+                "markers",
+                "get",
+                "--kubeconfig",
+                &kubeconfig,
+                "-r",
+                "ess",
+                "-n",
+                "ess",
+                "--format",
+                "json",
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let rules: Vec<&str> = v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        assert_eq!(rules, [rule], "{name}: {v}");
+    }
+}
+
+/// An immutable marker ConfigMap: the chart's post-upgrade Job cannot write a new value, so an
+/// upgrade that changes the marker is refused; one that keeps it is not.
+#[test]
+fn immutable_marker_refuses_a_change() {
     let server = FakeApiServer::start(Behaviour::normal());
     let mut cm = markers_cm(Some("legacy_auth"));
-    cm["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "Helm"});
+    cm["immutable"] = json!(true);
     server.put_configmap("ess", cm);
     let kubeconfig = kc(&server);
-
-    let run = post_render(&kubeconfig, "step3", &[]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.stdout, "");
-    assert!(
-        run.stderr
-            .starts_with("ess-guard: REJECTED: [mas-requires-syn2mas]"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("warning[unmanaged-marker]"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("app.kubernetes.io/managed-by=Helm"));
-    assert_one_marker_get(&server);
-
-    server.clear_requests();
     let run = post_render(&kubeconfig, "step2", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains(RESTORE));
-    assert!(
-        run.stderr.contains("warning[unmanaged-marker]"),
-        "warnings are shown even when allowed: {}",
-        run.stderr
-    );
-    assert_one_marker_get(&server);
-
-    // --fail-on warning makes it a rejection.
-    let run = post_render(&kubeconfig, "step2", &["--fail-on", "warning"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.stdout, "");
-
-    let run = check_live(&kubeconfig, "step1", &["--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("unmanaged-marker"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .starts_with("ess-guard: REJECTED: [immutable-marker]"),
+        "{}",
+        run.stderr
+    );
+    let run = check_live(&kubeconfig, "step1", &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
 }
 
 #[test]
@@ -759,7 +835,7 @@ fn absent_with_the_evidence_reads_forbidden_warns_and_stays_absent() {
     assert!(run.stderr.contains("403 Forbidden"), "{}", run.stderr);
     assert!(run.stderr.contains("kept absent"), "{}", run.stderr);
     assert!(!run.stderr.contains("legacy-inferred"));
-    assert_absent_evidence_reads(&server);
+    assert_absent_evidence_reads_without_secrets(&server);
 
     // Forbidden to list Secrets but allowed to see the StatefulSet: still inferred.
     let server =
@@ -910,7 +986,8 @@ fn helm3_capture_without_hooks_finds_release_and_namespace() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(RESTORE));
     assert!(
-        run.stdout.contains("SYN2MAS_SCALE_DOWN_MAX_RETRIES"),
+        run.stdout
+            .contains("ess-guard.element.io/hardened: \"true\""),
         "the Job edit was lost"
     );
     assert_one_marker_get(&server);
@@ -950,7 +1027,7 @@ fn markers_get_text_and_json() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let want = format!(
-        "server:    {}\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
+        "server:    {}\ncontext:   fake\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
          label:     app.kubernetes.io/instance=ess-deployment-markers\n\
          label:     app.kubernetes.io/managed-by=matrix-tools-deployment-markers\n\
          label:     app.kubernetes.io/part-of=matrix-stack\n",
@@ -980,6 +1057,7 @@ fn markers_get_text_and_json() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(v["server"], json!(server.url()));
+    assert_eq!(v["context"], json!("fake"));
     assert_eq!(v["namespace"], "ess");
     assert_eq!(v["configmap"], "ess-markers");
     assert_eq!(v["exists"], true);
@@ -1041,9 +1119,7 @@ fn markers_get_absent_unmanaged_and_invalid() {
         run.stdout
     );
     assert!(
-        run.stdout.contains(
-            "warning:   app.kubernetes.io/managed-by is not matrix-tools-deployment-markers"
-        ),
+        run.stdout.contains("error[unmanaged-marker]: ConfigMap ess-markers has app.kubernetes.io/managed-by=<unset>"),
         "{}",
         run.stdout
     );
@@ -1052,12 +1128,8 @@ fn markers_get_absent_unmanaged_and_invalid() {
     let run = get("json");
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(v["value"], "stage9");
-    assert!(
-        v["state"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("invalid: ")),
-        "{v}"
-    );
+    assert_eq!(v["state"], "unknown value \"stage9\"", "{v}");
+    assert_eq!(v["findings"][0]["rule"], "unknown-marker-value", "{v}");
 
     let run = ess_guard(
         &["markers", "get", "--kubeconfig", &kubeconfig, "-n", "ess"],
@@ -1130,7 +1202,7 @@ fn plan_for_every_stored_state() {
         let out = &run.stdout;
         assert!(
             out.starts_with(&format!(
-                "marker:   {state} (from ConfigMap ess/ess-markers at {})\n",
+                "marker:   {state} (from ConfigMap ess/ess-markers at {} (context fake))\n",
                 server.url()
             )),
             "{state}: {out}"
@@ -1501,6 +1573,13 @@ fn values_reuse_values_merges_flags_over_the_deployed_release() {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    // The release's chart version chooses the profile (issue 13).
+    assert!(
+        run.stderr
+            .contains("profile one-upgrade-stage2 (chart matrix-stack-26.8.2)"),
+        "{}",
+        run.stderr
+    );
     let merged: Value = serde_json::from_str(&run.stdout).expect("merged values JSON");
     let mut want = step1_config();
     want["matrixAuthenticationService"]["syn2mas"]["dryRun"] = json!(false);

@@ -11,7 +11,7 @@ use ess_guard::facts::{Facts, MasAuth, Origin, Requested};
 use ess_guard::guard;
 use ess_guard::manifest::{split, ParseMode, Stream};
 use ess_guard::source::{FixedState, Observed};
-use ess_guard::state::{self, MarkerState, Step};
+use ess_guard::state::{self, ChartProfile, MarkerState, Step};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ proptest! {
 fn guard_args() -> GuardArgs {
     GuardArgs {
         helm_version: None,
-        scale_down_timeout: 300,
+        scale_down_retries: None,
         no_harden: false,
         full_parse: false,
     }
@@ -249,7 +249,7 @@ fn decide_matches_the_table_for_every_pair() {
     for current in MarkerState::ALL {
         for step in Step::ALL {
             assert_eq!(
-                state::decide(current, step).is_ok(),
+                state::decide(current, step, ChartProfile::OneUpgradeStage2).is_ok(),
                 table_allows(current, step),
                 "decide({current}, {step})"
             );
@@ -259,7 +259,7 @@ fn decide_matches_the_table_for_every_pair() {
             .filter(|s| table_allows(current, *s))
             .collect();
         assert_eq!(
-            state::allowed_steps(current),
+            state::allowed_steps(current, ChartProfile::OneUpgradeStage2),
             allowed,
             "allowed_steps({current})"
         );
@@ -365,7 +365,7 @@ proptest! {
         intent in proptest::option::of(proptest::option::of(step())),
         fail_on in prop_oneof![Just(FailOn::Error), Just(FailOn::Warning)],
     ) {
-        let observed = Observed { state: current, origin: "proptest".into(), notes: Vec::new() };
+        let observed = Observed::stated(current, "proptest");
         let intent = intent.map(|step| Intent { step, origin: "--step" });
         let Ok(evaluation) = engine::evaluate(&observed, &facts, intent, fail_on) else { return Ok(()) };
         if evaluation.verdict != Verdict::Allowed {

@@ -421,9 +421,20 @@ fn diff_in_every_format() {
             assert_eq!(r.code, Some(0), "{what}: {}", r.stderr_text());
             assert!(!r.stdout.is_empty(), "{what}: no output");
             leaks(&what, &r);
+            let from_files = r.stdout_text();
+            let old_bytes = std::fs::read(&old).unwrap_or_else(|e| panic!("{old}: {e}"));
             let r = run(
                 &["diff", "-o", output, "--color", color, "-", &new],
-                Some(std::fs::read(&old).unwrap_or_default()),
+                Some(old_bytes),
+            );
+            // The same report as from the file: a missing or empty report must fail here,
+            // not pass the leak check for want of anything to leak.
+            assert_eq!(r.code, Some(0), "{what} (stdin): {}", r.stderr_text());
+            assert!(!r.stdout.is_empty(), "{what} (stdin): no output");
+            assert_eq!(
+                r.stdout_text(),
+                from_files.replace(old.as_str(), "-"),
+                "{what} (stdin): another report than from the file (stdin is named `-`)"
             );
             leaks(&format!("{what} (stdin)"), &r);
         }

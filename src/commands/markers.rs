@@ -4,9 +4,11 @@
 use std::fmt::Write as _;
 
 use crate::cli::{MarkersAction, MarkersArgs, ValuesFormat};
+use crate::engine;
 use crate::error::Error;
 use crate::live;
-use crate::state::{MarkerState, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MARKER_KEY};
+use crate::source::{ConfigMapFacts, Observed};
+use crate::state::{MarkerReading, MARKER_KEY};
 
 pub fn run(args: MarkersArgs) -> Result<u8, Error> {
     let MarkersAction::Get { state, format } = args.action;
@@ -18,23 +20,39 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
     let cm = cluster
         .get_configmap(&name)
         .map_err(|e| live::state_error(&e))?;
-    let value = cm.as_ref().and_then(|c| c.data.get(MARKER_KEY)).cloned();
-    let parsed = match &value {
-        Some(v) => v
-            .parse::<MarkerState>()
-            .map(|s| s.to_string())
-            .unwrap_or_else(|e| format!("invalid: {e}")),
-        None => MarkerState::Absent.to_string(),
+    let origin = format!(
+        "ConfigMap {}/{name} at {}",
+        cluster.namespace(),
+        cluster.server_url()
+    );
+    // The one reader, and the engine's classification: the same verdict and rule ids as
+    // post-render, check, values and plan give for this ConfigMap.
+    let observed = match &cm {
+        Some(cm) => ConfigMapFacts {
+            name: cm.name.clone(),
+            namespace: Some(cm.namespace.clone()),
+            labels: cm.labels.clone(),
+            data: cm.data.clone(),
+            binary_data_keys: cm.binary_data_keys.clone(),
+            immutable: cm.immutable,
+        }
+        .into_observed(origin),
+        None => Observed::read(MarkerReading::NoConfigMap, origin),
     };
+    let value = cm.as_ref().and_then(|c| c.data.get(MARKER_KEY)).cloned();
+    let findings = engine::classify(&observed);
     let out = match format {
         ValuesFormat::Json => {
             let json = serde_json::json!({
                 "server": cluster.server_url(),
+                "context": cluster.context(),
                 "namespace": cluster.namespace(),
                 "configmap": name,
                 "exists": cm.is_some(),
+                "immutable": cm.as_ref().is_some_and(|c| c.immutable),
                 "value": value,
-                "state": parsed,
+                "state": observed.current,
+                "findings": findings,
                 "labels": cm.as_ref().map(|c| c.labels.clone()),
                 "resourceVersion": cm.as_ref().and_then(|c| c.resource_version.clone()),
             });
@@ -43,20 +61,22 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
         ValuesFormat::Yaml => {
             let mut out = String::new();
             let _ = writeln!(out, "server:    {}", cluster.server_url());
+            let _ = writeln!(out, "context:   {}", cluster.context());
             let _ = writeln!(
                 out,
                 "configmap: {}/{name} ({})",
                 cluster.namespace(),
                 if cm.is_some() { "exists" } else { "not found" }
             );
-            let _ = writeln!(out, "state:     {parsed}");
+            let _ = writeln!(out, "state:     {}", observed.current);
             if let Some(cm) = &cm {
                 for (k, v) in &cm.labels {
                     let _ = writeln!(out, "label:     {k}={v}");
                 }
-                if cm.labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE) {
-                    let _ = writeln!(out, "warning:   {MANAGED_BY_LABEL} is not {MANAGED_BY_VALUE}; the chart's marker Job will refuse this ConfigMap");
-                }
+            }
+            for f in &findings {
+                let _ = writeln!(out, "{}[{}]: {}", f.severity, f.rule, f.message);
+                let _ = writeln!(out, "    fix: {}", f.remediation);
             }
             out
         }

@@ -1,9 +1,11 @@
 //! One file per subcommand; each turns parsed flags into a call down the data path and an exit
 //! code.
 
+pub mod argocd;
 pub mod check;
 pub mod completions;
 pub mod diff;
+pub mod lint;
 pub mod markers;
 pub mod plan;
 pub mod post_render;
@@ -27,5 +29,7 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
         Command::Diff(args) => diff::run(args),
+        Command::Argocd(args) => argocd::run(args),
+        Command::Lint(args) => lint::run(args),
     }
 }

@@ -6,18 +6,21 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::cli::{PlanArgs, ValuesFormat};
-use crate::engine::{self, FailOn, Intent};
+use crate::engine::{self, FailOn, Intent, RulesFrom};
 use crate::error::Error;
 use crate::facts::{Facts, Origin};
 use crate::guard;
 use crate::rules::Finding;
 use crate::source::MarkerTarget;
-use crate::state::{self, MarkerState, Step};
+use crate::state::{self, ChartProfile, Current, MarkerState, Step, PROFILE_TABLE};
 
 #[derive(Debug, Serialize)]
 struct Plan {
-    state: MarkerState,
+    state: Current,
     state_origin: String,
+    /// The chart profile `allowed_next` follows, and why.
+    chart_rules: String,
+    chart_profiles: Vec<ProfileLine>,
     /// How the state was learnt, when it was not simply read (e.g. `legacy-inferred`: no
     /// marker stored but Synapse runs; `unmanaged-marker`).
     warnings: Vec<PlanWarning>,
@@ -30,12 +33,24 @@ struct Plan {
 }
 
 #[derive(Debug, Serialize)]
+struct ProfileLine {
+    profile: ChartProfile,
+    charts: &'static str,
+    meaning: &'static str,
+}
+
+#[derive(Debug, Serialize)]
 struct PlanWarning {
     rule: &'static str,
     message: String,
 }
 
-fn position(state: MarkerState) -> &'static str {
+fn position(current: &Current) -> &'static str {
+    let state = match current {
+        Current::Known(s) => *s,
+        Current::Unknown(_) => return "the stored marker is not a value the chart writes: the chart's markers Job refuses every upgrade until it is restored",
+        Current::BinaryOnly => return "the marker is in binaryData: the chart's post-upgrade Job fails every upgrade until it is moved to data",
+    };
     match state {
         MarkerState::Absent => "no marker stored: a fresh install, or a deployment from before markers (chart < 25.6.0)",
         MarkerState::LegacyAuth => "Synapse handles logins (before the migration, or after the step-1 dry run)",
@@ -105,11 +120,17 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         None
     } else {
         let user = crate::values::user_values(&args.values, None)?;
-        Some(crate::values::facts_from_values(
-            &user,
-            &crate::values::chart_defaults(),
-        )?)
+        let mut f = crate::values::facts_from_values(&user, &crate::values::chart_defaults())?;
+        f.chart_version = Some(crate::values::CHART_DEFAULTS_VERSION.to_string());
+        guard::apply_chart_args(&args.state.chart, &mut f);
+        Some(f)
     };
+    // The profile: --chart-profile, else --chart-version's, else the built-in defaults' chart.
+    let mut chart_facts = Facts::new(Origin::Values);
+    chart_facts.chart_version = Some(crate::values::CHART_DEFAULTS_VERSION.to_string());
+    guard::apply_chart_args(&args.state.chart, &mut chart_facts);
+    let rules = RulesFrom::of(&chart_facts);
+    let profile = rules.profile();
     let source = guard::state_source(&args.state, true)?;
     let release = args.state.release.clone();
     let target = MarkerTarget {
@@ -118,9 +139,10 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         release: release.clone(),
     };
     let observed = source.observe(&target)?;
-    let mut next = state::next_step(observed.state);
+    let known = observed.current.known();
+    let mut next = known.and_then(state::next_step);
     if next == Some(Step::DryRun)
-        && observed.state == MarkerState::LegacyAuth
+        && known == Some(MarkerState::LegacyAuth)
         && step_one_deployed(&args)
     {
         // The marker cannot tell "before step 1" from "after step 1"; Helm's release can.
@@ -156,19 +178,43 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
         .map_err(Error::Input)?;
         missing = e.findings;
     }
+    // `no-release-on-cluster` speaks of a render that runs syn2mas; plan has none, and its
+    // state_origin already names the cluster read.
+    let mut warnings: Vec<PlanWarning> = observed
+        .notes
+        .iter()
+        .filter(|n| n.rule != crate::rules::RuleId::NoReleaseOnCluster)
+        .map(|n| PlanWarning {
+            rule: n.rule.id(),
+            message: n.message.clone(),
+        })
+        .collect();
+    // The same classification of the ConfigMap as every other command gives.
+    warnings.extend(
+        engine::classify(&observed)
+            .into_iter()
+            .map(|f| PlanWarning {
+                rule: f.rule.id(),
+                message: f.message,
+            }),
+    );
     let plan = Plan {
-        state: observed.state,
+        state: observed.current.clone(),
         state_origin: observed.origin.clone(),
-        warnings: observed
-            .notes
+        chart_rules: rules.describe(),
+        chart_profiles: PROFILE_TABLE
             .iter()
-            .map(|n| PlanWarning {
-                rule: n.rule.id(),
-                message: n.message.clone(),
+            .map(|row| ProfileLine {
+                profile: row.profile,
+                charts: row.charts,
+                meaning: row.profile.describe(),
             })
             .collect(),
-        position: position(observed.state),
-        allowed_next: state::allowed_steps(observed.state),
+        warnings,
+        position: position(&observed.current),
+        allowed_next: known
+            .map(|k| state::allowed_steps(k, profile))
+            .unwrap_or_default(),
         next_step: next,
         command: next.map(|s| command(s, &release_name, &namespace, &args.chart, facts.as_ref())),
         preconditions: next.map(preconditions).unwrap_or_default(),
@@ -193,6 +239,7 @@ fn text(plan: &Plan) -> String {
     let _ = writeln!(out, "position: {}", plan.position);
     let allowed: Vec<&str> = plan.allowed_next.iter().map(|s| s.as_str()).collect();
     let _ = writeln!(out, "allowed:  {}", allowed.join(", "));
+    let _ = writeln!(out, "rules:    {}", plan.chart_rules);
     match (plan.next_step, &plan.command) {
         (Some(step), Some(cmd)) => {
             let _ = writeln!(out, "next:     {}\n\n{cmd}\n", step.describe());
@@ -203,6 +250,20 @@ fn text(plan: &Plan) -> String {
         _ => {
             let _ = writeln!(out, "next:     nothing: the migration is complete");
         }
+    }
+    let _ = writeln!(
+        out,
+        "\nchart profiles (--chart-profile; a version not listed gets {}):",
+        ChartProfile::STRICTEST
+    );
+    for p in &plan.chart_profiles {
+        let _ = writeln!(
+            out,
+            "  {:<20} {}: {}",
+            p.profile.as_str(),
+            p.charts,
+            p.meaning
+        );
     }
     if !plan.missing.is_empty() {
         let _ = writeln!(

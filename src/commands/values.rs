@@ -43,10 +43,22 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
         }
         None => values::chart_defaults(),
     };
-    let (previous, previous_origin) = previous_values(&args)?;
+    let (previous, previous_origin, release_chart) = previous_values(&args)?;
     let flags_only = values::user_values(&args.values, None)?;
     let mut merged = values::user_values(&args.values, previous.clone())?;
-    let mut facts = values::facts_from_values(&merged, &defaults)?;
+    // The chart version decides the profile: --chart-version, else the release's chart, else the
+    // built-in defaults' version (only when they are the defaults used).
+    let chart_version = release_chart.or_else(|| {
+        args.chart_defaults
+            .is_none()
+            .then(|| values::CHART_DEFAULTS_VERSION.to_string())
+    });
+    let with_chart = |mut f: crate::facts::Facts| {
+        f.chart_version = chart_version.clone();
+        guard::apply_chart_args(&args.state.chart, &mut f);
+        f
+    };
+    let mut facts = with_chart(values::facts_from_values(&merged, &defaults)?);
     let mut fixes = Vec::new();
     if args.fix {
         let step = match facts.requested {
@@ -83,7 +95,7 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
             fixes.push(format!(
                 "added matrixAuthenticationService.additional.{PASSWORD_SCHEME_ENTRY} (bcrypt version 1, argon2id version 2) as the migration guide requires"
             ));
-            facts = values::facts_from_values(&merged, &defaults)?;
+            facts = with_chart(values::facts_from_values(&merged, &defaults)?);
         }
     }
     let source = guard::state_source(&args.state, false)?;
@@ -134,8 +146,9 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
     Ok(0)
 }
 
-/// The values of the last deployed release: from the cluster (`--reuse-values`) or a file.
-fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String), Error> {
+/// The values of the last deployed release: from the cluster (`--reuse-values`) or a file, and
+/// the release's chart version when it names matrix-stack.
+fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String, Option<String>), Error> {
     if let Some(path) = &args.previous_values {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!(
@@ -145,10 +158,14 @@ fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String), Error> 
         })?;
         let v = values::merge::parse_values_file(&path.display().to_string(), &text)
             .map_err(|e| Error::Input(e.to_string()))?;
-        return Ok((Some(v), format!("--previous-values {}", path.display())));
+        return Ok((
+            Some(v),
+            format!("--previous-values {}", path.display()),
+            None,
+        ));
     }
     if !args.reuse_values {
-        return Ok((None, String::new()));
+        return Ok((None, String::new(), None));
     }
     let release = args
         .state
@@ -157,7 +174,14 @@ fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String), Error> 
         .ok_or_else(|| Error::Usage("--reuse-values needs --release NAME".into()))?;
     let cluster = crate::live::connect(&crate::live::connect_options(&args.state))?;
     match cluster.latest_release(&release, true) {
-        Ok(Some(rel)) => Ok((Some(rel.config), format!("release {release} v{}", rel.version))),
+        Ok(Some(rel)) => {
+            let chart = (rel.chart_name == "matrix-stack").then_some(rel.chart_version);
+            Ok((
+                Some(rel.config),
+                format!("release {release} v{}", rel.version),
+                chart,
+            ))
+        }
         Ok(None) => Err(Error::State(format!(
             "--reuse-values: no deployed release {release} in namespace {}; drop --reuse-values for a first install",
             cluster.namespace()

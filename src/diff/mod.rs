@@ -93,7 +93,14 @@ pub struct DiffArgs {
     #[arg(value_name = "NEW")]
     pub new: Option<String>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t)]
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
     pub output: DiffOutput,
     /// Lines of context around each change (unified output).
     #[arg(short = 'U', long = "context", value_name = "N", default_value_t = 3)]

@@ -153,8 +153,9 @@ pub fn render(reports: &[InputReport]) -> String {
         let e = &report.evaluation;
         out.push_str("    <properties>\n");
         let step = e.step.map(|s| s.describe()).unwrap_or("none");
+        let marker = e.current.to_string();
         for (name, value) in [
-            ("marker", e.current.as_str()),
+            ("marker", marker.as_str()),
             ("state-origin", e.state_origin.as_str()),
             ("step", step),
             ("format", report.format),

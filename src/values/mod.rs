@@ -12,6 +12,10 @@ use crate::error::Error;
 use crate::facts::{merge_config_layer, Facts, MasAuth, Origin, Requested, SynapseAuth};
 use crate::state::Step;
 
+/// The chart version whose defaults [`chart_defaults`] holds: the version `values` and `plan`
+/// decide for when nothing else names one.
+pub const CHART_DEFAULTS_VERSION: &str = "26.8.2-dev";
+
 /// The matrix-stack defaults of the keys the guard reads (chart 26.8.x `values.yaml`). A user's
 /// own `values.yaml` can replace them (`--chart-defaults`).
 pub fn chart_defaults() -> Value {

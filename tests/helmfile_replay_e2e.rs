@@ -1,0 +1,271 @@
+//! helmfile, replayed: no helmfile binary is available, so these tests run the exact Helm
+//! command line helmfile builds for a release (helmfile's `pkg/state/helmx.go` and
+//! `pkg/helmexec/exec.go`: `upgrade --install NAME CHART --namespace NS --values FILE
+//! --post-renderer ess-guard`, one `--post-renderer-args=VALUE` per entry of
+//! `postRendererArgs`, and `--kube-context CTX`), with real Helm 3 and Helm 4 against real API
+//! servers. The post-renderer arguments are read from `examples/helmfile/helmfile.yaml`, so the
+//! example is what is tested. The one addition to helmfile's line is `--dry-run=server`: Helm
+//! reads the release from the server and runs the post-renderer, but applies nothing.
+//!
+//! Two servers: "prod" holds the marker (`legacy_auth`), "staging" nothing; the kubeconfig's
+//! current context is staging, and helmfile gives Helm `--kube-context prod`.
+//!
+//! Needs KUBE_APISERVER_LITE_BIN, ESS_GUARD_HELM3 and ESS_GUARD_HELM4; without one a test prints
+//! `skipped: …` and passes, unless ESS_GUARD_REQUIRE_ALL=1.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cluster::{ess_guard, require_env, run_with_limit, LiteServer, Run};
+
+const MARKERS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
+labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
+data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn values(name: &str) -> String {
+    let p = repo()
+        .join("fixtures/charts/values")
+        .join(format!("{name}.yaml"));
+    p.to_str().expect("UTF-8").to_string()
+}
+
+/// `helmDefaults.postRendererArgs` and `postRenderer` of the example helmfile.yaml.
+fn example_post_renderer() -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(repo().join("examples/helmfile/helmfile.yaml"))
+        .expect("read examples/helmfile/helmfile.yaml");
+    let doc: serde_json::Value = serde_yaml::from_str(&text).expect("helmfile.yaml is YAML");
+    let defaults = &doc["helmDefaults"];
+    let renderer = defaults["postRenderer"]
+        .as_str()
+        .expect("helmDefaults.postRenderer")
+        .to_string();
+    let args = defaults["postRendererArgs"]
+        .as_array()
+        .expect("helmDefaults.postRendererArgs")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect();
+    let release = &doc["releases"][0];
+    assert_eq!(
+        release["kubeContext"], "prod",
+        "the example sets the release's context"
+    );
+    (renderer, args)
+}
+
+/// What helmfile >= 1.5.1 makes of the templates, for release ess/ess in context `context`.
+fn rendered(args: &[String], context: &str) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            a.replace("{{ .Release.Name }}", "ess")
+                .replace("{{ .Release.Namespace }}", "ess")
+                .replace("{{ .Release.KubeContext }}", context)
+        })
+        .collect()
+}
+
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("{key} not in kubeconfig"))
+        .trim()
+        .to_string()
+}
+
+struct Setup {
+    prod: LiteServer,
+    staging: LiteServer,
+    helm: String,
+    helm4: bool,
+    kubeconfig: PathBuf,
+    bin_dir: PathBuf,
+    plugins: PathBuf,
+    home: PathBuf,
+}
+
+impl Setup {
+    fn new(helm_var: &str) -> Option<Setup> {
+        let helm = require_env(
+            helm_var,
+            "no Helm binary (scripts/get-helm.sh installs them)",
+        )?;
+        let prod = LiteServer::start()?;
+        let staging = LiteServer::start()?;
+        prod.kubectl(&["create", "namespace", "ess"], None);
+        prod.apply(MARKERS);
+        staging.kubectl(&["create", "namespace", "ess"], None);
+        let scratch = prod.scratch().to_path_buf();
+        // The operator's kubeconfig: both clusters as admin, current context staging.
+        let read = |s: &LiteServer| std::fs::read_to_string(s.admin_kubeconfig()).expect("kc");
+        let (p, s) = (read(&prod), read(&staging));
+        let kubeconfig = scratch.join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n\
+                 - name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+                 - name: staging\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+                 users:\n- name: admin\n  user:\n    token: {}\n\
+                 contexts:\n\
+                 - name: prod\n  context:\n    cluster: prod\n    user: admin\n\
+                 - name: staging\n  context:\n    cluster: staging\n    user: admin\n\
+                 current-context: staging\n",
+                field(&p, "server"),
+                field(&p, "certificate-authority-data"),
+                field(&s, "server"),
+                field(&s, "certificate-authority-data"),
+                field(&p, "token"),
+            ),
+        )
+        .expect("write kubeconfig");
+        let bin_dir = scratch.join("bin");
+        std::fs::create_dir_all(&bin_dir).expect("bin");
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ess-guard"), bin_dir.join("ess-guard"))
+            .expect("symlink");
+        // Helm 4: the example plugin, as `helm plugin install examples/helm-plugin` links it.
+        let plugins = scratch.join("plugins");
+        std::fs::create_dir_all(&plugins).expect("plugins");
+        std::os::unix::fs::symlink(
+            repo().join("examples/helm-plugin"),
+            plugins.join("ess-guard"),
+        )
+        .expect("link plugin");
+        let home = scratch.join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        Some(Setup {
+            prod,
+            staging,
+            helm4: helm_var.ends_with('4'),
+            helm,
+            kubeconfig,
+            bin_dir,
+            plugins,
+            home,
+        })
+    }
+
+    /// helmfile's `helm upgrade --install` line for release ess/ess, `--dry-run=server` added.
+    fn helmfile_upgrade(&self, renderer: &str, pr_args: &[String], values_name: &str) -> Run {
+        let mut cmd = Command::new(&self.helm);
+        cmd.args(["upgrade", "--install", "ess"])
+            .arg(repo().join("fixtures/charts/mini-stack"))
+            .args(["--namespace", "ess", "--values", &values(values_name)])
+            .args(["--post-renderer", renderer]);
+        for a in pr_args {
+            cmd.arg(format!("--post-renderer-args={a}"));
+        }
+        cmd.args(["--kube-context", "prod", "--dry-run=server"]);
+        for var in cluster::SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        let path = format!(
+            "{}:{}",
+            self.bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        // Helm 3 cannot read a v1 plugin.yaml: it gets an empty plugin directory.
+        let plugins = if self.helm4 {
+            self.plugins.clone()
+        } else {
+            self.home.clone()
+        };
+        cmd.current_dir(self.prod.scratch())
+            .env("PATH", path)
+            .env("HOME", &self.home)
+            .env("HELM_CACHE_HOME", self.home.join("cache"))
+            .env("HELM_CONFIG_HOME", self.home.join("config"))
+            .env("HELM_DATA_HOME", self.home.join("data"))
+            .env("HELM_PLUGINS", plugins)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("ESS_GUARD_NO_TTY", "1");
+        run_with_limit(cmd, b"")
+    }
+
+    fn report(&self) -> String {
+        let path = self.prod.scratch().join("ess-guard-ess.txt");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        text
+    }
+}
+
+fn replay(helm_var: &str) {
+    let Some(s) = Setup::new(helm_var) else {
+        return;
+    };
+    let (renderer, template_args) = example_post_renderer();
+    let args = rendered(&template_args, "prod");
+    let prod_origin = format!(
+        "from ConfigMap ess/ess-markers at {} (context prod)",
+        s.prod.url()
+    );
+
+    // Allowed: Helm 4 sees hooks, so step 2 is unambiguous; under Helm 3 the legacy values.
+    let allowed = if s.helm4 { "step2" } else { "legacy" };
+    let run = s.helmfile_upgrade(&renderer, &args, allowed);
+    assert_eq!(run.code, 0, "{allowed}: {}", run.stderr);
+    assert!(run.stdout.contains("MANIFEST:"), "{}", run.stdout);
+    let report = s.report();
+    assert!(report.starts_with("ess-guard: allowed:"), "{report}");
+    assert!(report.contains(&prod_origin), "{report}");
+
+    // Rejected: step 3 on legacy_auth; Helm stops, the report says why.
+    let run = s.helmfile_upgrade(&renderer, &args, "step3");
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("MANIFEST:"), "{}", run.stdout);
+    let report = s.report();
+    assert!(report.starts_with("ess-guard: REJECTED:"), "{report}");
+    assert!(report.contains(&prod_origin), "{report}");
+
+    // The trap: the same entries without --kube-context. Helm deploys to prod, ess-guard reads
+    // the current context (staging); --expect-release fails it (exit 3, nothing rendered).
+    let without_context: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--kube-context"))
+        .cloned()
+        .collect();
+    let run = s.helmfile_upgrade(&renderer, &without_context, allowed);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let report = s.report();
+    assert!(report.contains("--expect-release"), "{report}");
+    assert!(report.contains(&s.staging.url()), "{report}");
+    assert!(report.contains("wrong cluster"), "{report}");
+
+    // helmfile < 1.5.1: the templates arrive unrendered. Refused before anything is read.
+    let run = s.helmfile_upgrade(&renderer, &template_args, allowed);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("MANIFEST:"));
+    if !s.helm4 {
+        // Helm 3 shows the post-renderer's stderr (Helm 4 discards it).
+        assert!(run.stderr.contains("unrendered template"), "{}", run.stderr);
+    }
+    // The same arguments given to ess-guard directly: exit 2, one line, nothing on stdout.
+    let direct: Vec<&str> = template_args.iter().map(String::as_str).collect();
+    let run = ess_guard(&direct, Some(b"kind: ConfigMap\n"), &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("helmfile before v1.5.1"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn helmfile_command_line_with_helm4_plugin() {
+    replay("ESS_GUARD_HELM4");
+}
+
+#[test]
+fn helmfile_command_line_with_helm3_binary() {
+    replay("ESS_GUARD_HELM3");
+}

@@ -1,0 +1,269 @@
+//! The wrong-cluster trap, end to end with two real API servers (kube-apiserver-lite).
+//!
+//! "prod" holds the release (its Helm history, and a `legacy_auth` marker); "staging" has
+//! neither. One kubeconfig names both, with `staging` as its current context — the kubeconfig
+//! an operator has when Helm (or helmfile) is given `--kube-context prod` but ess-guard is not.
+//! ess-guard must say which cluster it read, warn when a syn2mas render finds no release there,
+//! and fail (exit 3, nothing on stdout) with `--expect-release`.
+//!
+//! Needs KUBE_APISERVER_LITE_BIN; without it every test prints `skipped: …` and passes, unless
+//! ESS_GUARD_REQUIRE_ALL=1.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/scenarios.rs"]
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+
+use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
+use scenarios::{path_str, render};
+use serde_json::json;
+
+const USER: &str = "system:serviceaccount:ess:ess-guard";
+
+const MARKERS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
+labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
+data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
+
+/// The value of `key: value` on the first line of `text` that has it.
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("{key} not in kubeconfig"))
+        .trim()
+        .to_string()
+}
+
+/// One kubeconfig with contexts `prod` and `staging` (the restricted user on each server),
+/// current context `staging`.
+fn two_cluster_kubeconfig(prod: &LiteServer, staging: &LiteServer, dir: &Path) -> PathBuf {
+    let read = |s: &LiteServer| {
+        std::fs::read_to_string(s.restricted_kubeconfig()).expect("read kubeconfig")
+    };
+    let (p, s) = (read(prod), read(staging));
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n\
+         - name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         - name: staging\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         users:\n- name: ess-guard\n  user:\n    token: {}\n\
+         contexts:\n\
+         - name: prod\n  context:\n    cluster: prod\n    user: ess-guard\n    namespace: ess\n\
+         - name: staging\n  context:\n    cluster: staging\n    user: ess-guard\n    namespace: ess\n\
+         current-context: staging\n",
+        field(&p, "server"),
+        field(&p, "certificate-authority-data"),
+        field(&s, "server"),
+        field(&s, "certificate-authority-data"),
+        field(&p, "token"),
+    );
+    let path = dir.join("kubeconfig-two-clusters");
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+struct Clusters {
+    prod: LiteServer,
+    staging: LiteServer,
+    kubeconfig: String,
+}
+
+fn clusters() -> Option<Clusters> {
+    let prod = LiteServer::start()?;
+    let staging = LiteServer::start()?;
+    prod.kubectl(&["create", "namespace", "ess"], None);
+    prod.apply(MARKERS);
+    let secret = helm_release_secret(
+        "ess",
+        "ess",
+        3,
+        "deployed",
+        json!({"synapse": {"enabled": true}, "matrixAuthenticationService": {"enabled": false}}),
+    );
+    prod.apply(&secret.to_string());
+    // staging has the namespace (a typical shared test cluster) but no release in it.
+    staging.kubectl(&["create", "namespace", "ess"], None);
+    let kubeconfig = path_str(&two_cluster_kubeconfig(&prod, &staging, prod.scratch()));
+    Some(Clusters {
+        prod,
+        staging,
+        kubeconfig,
+    })
+}
+
+/// `ess-guard post-render -r ess -n ess --kubeconfig <two clusters> <extra>` on an example
+/// render.
+fn post_render(c: &Clusters, render_name: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "post-render",
+        "-r",
+        "ess",
+        "-n",
+        "ess",
+        "--no-tty",
+        "--kubeconfig",
+        c.kubeconfig.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    ess_guard(&args, Some(&render(render_name)), &[])
+}
+
+#[test]
+fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
+    let Some(c) = clusters() else { return };
+    let staging = format!("{} (context staging)", c.staging.url());
+
+    // Step 2 (runs syn2mas) read from staging: absent there, so allowed, but with a warning
+    // naming the cluster that was read and how to point ess-guard elsewhere.
+    let run = post_render(&c, "step2", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stdout.is_empty(), "manifests handed back");
+    assert!(
+        run.stderr.contains("warning[no-release-on-cluster]"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&staging), "{}", run.stderr);
+    assert!(run.stderr.contains("--kube-context"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("from ConfigMap ess/ess-markers at {staging}")),
+        "{}",
+        run.stderr
+    );
+
+    // The same with --expect-release: exit 3, nothing on stdout, one line naming staging.
+    let run = post_render(&c, "step2", &["--expect-release"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr_lines().len(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--expect-release"), "{}", run.stderr);
+    assert!(run.stderr.contains(&staging), "{}", run.stderr);
+    assert!(run.stderr.contains("wrong cluster"), "{}", run.stderr);
+
+    // Step 3 (no syn2mas) from staging: a fresh MAS install looks normal, so no warning —
+    // which is exactly why the snippets pass --expect-release: it catches this one too.
+    let run = post_render(&c, "step3", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no-release-on-cluster"),
+        "{}",
+        run.stderr
+    );
+    let run = post_render(&c, "step3", &["--expect-release"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+
+    // Pointed at prod, the stored legacy_auth marker decides: step 3 is refused there.
+    let run = post_render(&c, "step3", &["--kube-context", "prod", "--expect-release"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains(&format!(
+            "from ConfigMap ess/ess-markers at {} (context prod)",
+            c.prod.url()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("[mas-requires-syn2mas]"),
+        "{}",
+        run.stderr
+    );
+
+    // HELM_KUBECONTEXT (what Helm exports to plugins) selects the context too.
+    let mut args = vec![
+        "post-render",
+        "-r",
+        "ess",
+        "-n",
+        "ess",
+        "--no-tty",
+        "--kubeconfig",
+        c.kubeconfig.as_str(),
+        "--expect-release",
+    ];
+    args.push("--step=migrate");
+    let run = ess_guard(
+        &args,
+        Some(&render("step2")),
+        &[("HELM_KUBECONTEXT", "prod")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no-release-on-cluster"),
+        "{}",
+        run.stderr
+    );
+
+    // The JSON report of `check --live` carries the same origin.
+    let path = path_str(&scenarios::render_path("step2"));
+    let run = ess_guard(
+        &[
+            "check",
+            "--live",
+            "-r",
+            "ess",
+            "-n",
+            "ess",
+            "--kubeconfig",
+            c.kubeconfig.as_str(),
+            "--format",
+            "json",
+            &path,
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
+    assert_eq!(
+        v["inputs"][0]["state_origin"],
+        json!(format!("ConfigMap ess/ess-markers at {staging}"))
+    );
+    assert!(v["inputs"][0]["rules"]
+        .as_array()
+        .expect("rules")
+        .contains(&json!("no-release-on-cluster")));
+}
+
+#[test]
+fn an_absent_marker_with_release_history_is_the_right_cluster() {
+    let Some(c) = clusters() else { return };
+    // The release predates the markers: no ConfigMap, but its Helm history is on prod.
+    c.prod
+        .kubectl(&["-n", "ess", "delete", "configmap", "ess-markers"], None);
+    let run = post_render(&c, "step2", &["--kube-context", "prod", "--expect-release"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("no-release-on-cluster"),
+        "{}",
+        run.stderr
+    );
+    // The history says Synapse without MAS: legacy_auth is inferred (step 2 stays allowed).
+    assert!(run.stderr.contains("legacy-inferred"), "{}", run.stderr);
+
+    // Listing release Secrets forbidden: --expect-release cannot be verified, so it fails
+    // closed naming the verb; without it, the existing warning and `absent`.
+    c.prod.deny(&[&format!(
+        "user={USER},verb=list,resource=secrets,namespace=ess"
+    )]);
+    let run = post_render(&c, "step2", &["--kube-context", "prod", "--expect-release"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert!(
+        run.stderr.contains("could not be checked"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("403"), "{}", run.stderr);
+    let run = post_render(&c, "step2", &["--kube-context", "prod"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("marker-evidence-unchecked"),
+        "{}",
+        run.stderr
+    );
+}
