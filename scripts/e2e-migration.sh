@@ -8,7 +8,7 @@
 #   Builds the API server if needed (scripts/build-apiserver.sh) and takes Helm from
 #   $ESS_GUARD_HELM3/$ESS_GUARD_HELM4 or $ESS_GUARD_CACHE/bin/helm{3,4} (scripts/get-helm.sh).
 #   Runs with ESS_GUARD_REQUIRE_ALL=1: a missing tool fails, it never skips.
-#   --with-ignored also runs the cases that wait for another change (listed with #[ignore]).
+#   --with-ignored also runs tests marked #[ignore] (none today).
 #   Prints the wall time of each scenario and of the whole suite.
 set -euo pipefail
 

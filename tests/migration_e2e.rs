@@ -702,11 +702,9 @@ fn migration_end_to_end_on_the_real_chart() {
 }
 
 /// The pr1584 chart lets stage 2 run again from `syn2mas_migrated` (its markers Job allows
-/// `legacy_auth;syn2mas_migrated`), so ess-guard must allow it there too. On this branch
-/// ess-guard still applies the 26.8.2-dev rule (`syn2mas-still-enabled`); the chart-aware rules
-/// of issue 13 make this pass.
+/// `legacy_auth;syn2mas_migrated`), so ess-guard must allow it there too (chart-aware rules,
+/// issue 13), under Helm 4 (the render shows the markers Job) and Helm 3 (the chart version).
 #[test]
-#[ignore = "needs the chart-aware stage-2 rule of issue 13 (pr1584 repeats stage 2)"]
 fn pr1584_stage2_may_be_repeated() {
     let Some(env) = Env::new() else {
         return;
