@@ -13,7 +13,9 @@
 #      $ESS_GUARD_CACHE/bin/helm{3,4} (scripts/get-helm.sh installs them). Without them the
 #      Helm tests print "skipped: ..." -- unless --require-all (or ESS_GUARD_REQUIRE_ALL=1),
 #      which makes a missing Helm a failure.
-#   Arguments after `--` go to both cargo test runs (e.g. a test-name filter, --nocapture).
+#   4. runs `cargo test --test migration_e2e` (the real chart through the whole migration;
+#      scripts/e2e-migration.sh runs it alone), with the same Helm rule as step 3.
+#   Arguments after `--` go to the cargo test runs (e.g. a test-name filter, --nocapture).
 #
 # Each test starts its own server on a free port of 127.0.0.1 in a temporary directory and
 # stops it (SIGTERM to its own PID) when done; nothing outside those directories is touched.
@@ -42,6 +44,7 @@
 #     + when no marker is stored (optional)         list secrets; get statefulsets (apps)
 #   values --reuse-values                          list secrets (+ get configmaps with --live)
 #   recover (dry run)                              list statefulsets (apps)
+#     + when no StatefulSet carries the annotation  list secrets (Helm's release history)
 #   recover --apply                                list, patch statefulsets (apps)
 # Any failure to read the marker exits 3 and names the cause; pass --state <state> to decide
 # without the cluster.
@@ -100,6 +103,12 @@ if [[ -f tests/helm_live_e2e.rs ]]; then
   fi
   say "cargo test --test helm_live_e2e"
   ESS_GUARD_REQUIRE_ALL=$helm_require cargo test --test helm_live_e2e ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}
+fi
+
+if [[ -f tests/migration_e2e.rs ]]; then
+  # The whole migration on the real chart (scripts/e2e-migration.sh runs it alone).
+  say "cargo test --test migration_e2e"
+  ESS_GUARD_REQUIRE_ALL=${helm_require:-$REQUIRE_ALL} cargo test --test migration_e2e ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}
 fi
 
 say "end-to-end tier passed in $((SECONDS - started)) s"

@@ -515,6 +515,56 @@ impl Cluster {
         }))
     }
 
+    /// Every revision of `release` (Secret storage driver), newest first. One list of Secrets
+    /// labelled `owner=helm,name=<release>`.
+    pub fn release_history(&self, release: &str) -> Result<Vec<ReleaseRevision>, KubeError> {
+        let target = Target {
+            verb: "list",
+            resource: "secrets",
+            kind: "Secret",
+            name: None,
+        };
+        if !is_release_name(release) {
+            return Err(KubeError::Other(format!(
+                "{release:?} is not a valid Helm release name"
+            )));
+        }
+        let selector = format!("owner=helm,name={release}");
+        let url = Secret::url_path(&(), Some(&self.namespace));
+        let req = Request::new(url).list(&ListParams::default().labels(&selector));
+        let resp = self.execute(req, &target)?;
+        self.check_status(&resp, &target)?;
+        // Untyped on purpose (see latest_release): these are Secrets.
+        let list: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
+        let items = match list.get("items") {
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(Value::Null) | None => &[],
+            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
+        };
+        let prefix = format!("sh.helm.release.v1.{release}.v");
+        let mut out = Vec::new();
+        for item in items {
+            let Some(name) = item
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            if name
+                .strip_prefix(&prefix)
+                .is_none_or(|v| v.parse::<u32>().is_err())
+                || item.get("type").and_then(Value::as_str) != Some("helm.sh/release.v1")
+            {
+                continue;
+            }
+            out.push(decode_release_revision(item, name)?);
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.version));
+        Ok(out)
+    }
+
     /// StatefulSets in the namespace matching the label selector (empty = all).
     pub fn list_statefulsets(&self, selector: &str) -> Result<Vec<StatefulSetView>, KubeError> {
         let target = Target {
@@ -1357,31 +1407,73 @@ fn one_line(s: &str) -> String {
 /// Decodes one Helm release Secret. Helm's secret driver stores
 /// `data.release = base64(gzip(json))` (gzip only when the payload starts with the gzip
 /// magic, as Helm's decoder accepts both); Kubernetes base64-encodes `data` once more.
-fn decode_release_secret(item: &Value, secret_name: &str) -> Result<HelmRelease, KubeError> {
+/// One revision of a Helm release as `recover` needs it: its status and its rendered manifest
+/// (post-rendered: ess-guard's annotations are in it). The manifest holds the release's Secrets
+/// too; it is only ever searched for StatefulSets, never printed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseRevision {
+    pub version: u32,
+    pub status: String,
+    pub manifest: String,
+}
+
+fn decode_release_revision(item: &Value, secret_name: &str) -> Result<ReleaseRevision, KubeError> {
     let what = format!("Helm release Secret {secret_name:?}");
+    let rel = decode_release_json(item, &what)?;
+    let version = rel
+        .get("version")
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| malformed(&what, "the release has no valid version"))?;
+    let status = rel
+        .get("info")
+        .and_then(|i| i.get("status"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed(&what, "the release has no info.status"))?
+        .to_string();
+    let manifest = match rel.get("manifest") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(m)) => m.clone(),
+        Some(_) => return Err(malformed(&what, "the release's manifest is not a string")),
+    };
+    Ok(ReleaseRevision {
+        version,
+        status,
+        manifest,
+    })
+}
+
+/// The release JSON inside a Helm release Secret: `data.release` is base64 (the API's), of
+/// base64 (Helm's), of gzip (Helm's, optional) of JSON.
+fn decode_release_json(item: &Value, what: &str) -> Result<Value, KubeError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let outer = item
         .get("data")
         .and_then(|d| d.get("release"))
         .and_then(Value::as_str)
-        .ok_or_else(|| malformed(&what, "data.release is missing"))?;
+        .ok_or_else(|| malformed(what, "data.release is missing"))?;
     let helm_payload = b64
         .decode(outer)
-        .map_err(|_| malformed(&what, "data.release is not valid base64"))?;
+        .map_err(|_| malformed(what, "data.release is not valid base64"))?;
     let maybe_gzip = b64
         .decode(helm_payload.trim_ascii())
-        .map_err(|_| malformed(&what, "the release payload is not valid base64"))?;
+        .map_err(|_| malformed(what, "the release payload is not valid base64"))?;
     let json = if maybe_gzip.starts_with(&[0x1f, 0x8b, 0x08]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(maybe_gzip.as_slice())
             .read_to_end(&mut out)
-            .map_err(|_| malformed(&what, "the release payload is not valid gzip"))?;
+            .map_err(|_| malformed(what, "the release payload is not valid gzip"))?;
         out
     } else {
         maybe_gzip
     };
-    let rel: Value = serde_json::from_slice(&json)
-        .map_err(|e| malformed(&what, &format!("release JSON: {}", json_error_position(&e))))?;
+    serde_json::from_slice(&json)
+        .map_err(|e| malformed(what, &format!("release JSON: {}", json_error_position(&e))))
+}
+
+fn decode_release_secret(item: &Value, secret_name: &str) -> Result<HelmRelease, KubeError> {
+    let what = format!("Helm release Secret {secret_name:?}");
+    let rel = decode_release_json(item, &what)?;
     let str_at = |path: &[&str]| -> Option<String> {
         let mut v = &rel;
         for key in path {

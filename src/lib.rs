@@ -17,6 +17,7 @@ pub mod facts;
 pub mod flux;
 pub mod formats;
 pub mod guard;
+pub mod helm_cmdline;
 pub mod inject;
 pub mod input;
 pub mod kube_access;

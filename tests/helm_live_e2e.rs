@@ -230,11 +230,29 @@ fn helm3_executable_reads_the_live_marker() {
     assert!(run.stdout.contains(RESTORE), "{}", run.stdout);
     assert!(read(&report).contains("(helm3)"));
 
-    // Helm 3 hides hooks, so without the intent step 2 and step 3 look the same: refused.
-    let run = s.template(&bin, "step2", &[], &s.report("ambiguous.txt"));
+    // Helm 3 hides hooks, but the values are on Helm's command line (ess-guard's parent):
+    // step 2 is known without --step.
+    let report = s.report("cmdline.txt");
+    let run = s.template(&bin, "step2", &[], &report);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(RESTORE), "{}", run.stdout);
+    assert!(
+        read(&report).contains("(from Helm's command line)"),
+        "{}",
+        read(&report)
+    );
+
+    // Values Helm reads from stdin are not on its command line: step 2 and step 3 look the
+    // same, refused, and the report says why the command line did not settle it.
+    let run = s.template(&bin, "step2", &["-f", "-"], &s.report("ambiguous.txt"));
     assert_ne!(run.code, 0);
     assert_eq!(run.stdout, "");
     assert!(run.stderr.contains("[ambiguous-step]"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the values come from stdin (-f -)"),
+        "{}",
+        run.stderr
+    );
 
     // Step 3 on legacy_auth, with the same values passed through: Helm's error names the rule.
     let values_arg = format!("--post-renderer-args=--values={}", values("step3"));

@@ -549,8 +549,8 @@ fn recover_real_statefulsets() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "would    scale ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         would    scale ess-synapse-main from 0 to 2 replica(s)\n\
+        "would    scale ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         would    scale ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
          dry run: pass --apply to scale 2 StatefulSet(s)\n"
     );
     assert_eq!(sts_replicas(&server, "ess-synapse-main"), "0");
@@ -585,8 +585,8 @@ fn recover_real_statefulsets() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         scaled   ess-synapse-main from 0 to 2 replica(s)\n"
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         scaled   ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n"
     );
     assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
     assert_eq!(sts_replicas(&server, "ess-synapse-event-persist"), "1");

@@ -125,6 +125,22 @@ fn assert_one_marker_get(server: &FakeApiServer) {
     );
 }
 
+/// `plan`'s reads: the marker; at `legacy_auth` also the deployed release record (list
+/// secrets), which tells "after step 1" (next: the migration) from "before step 1".
+fn assert_plan_reads(server: &FakeApiServer, state: &str) {
+    if state != "legacy_auth" {
+        return assert_one_marker_get(server);
+    }
+    assert_eq!(
+        describe(&server.requests()),
+        vec![
+            format!("GET {MARKERS_PATH}"),
+            "GET /api/v1/namespaces/ess/secrets?labelSelector=owner%3Dhelm%2Cname%3Dess%2Cstatus%3Ddeployed".to_string(),
+        ],
+        "expected the marker GET, then the deployed release record"
+    );
+}
+
 /// Reads only; the marker GET first and once. Returns the requests.
 fn assert_reads_only(server: &FakeApiServer) -> Vec<RecordedRequest> {
     let reqs = requests_before_scale_down_list(server);
@@ -1242,7 +1258,7 @@ fn plan_for_every_stored_state() {
         if state == "absent" {
             assert_absent_evidence_reads(&server);
         } else {
-            assert_one_marker_get(&server);
+            assert_plan_reads(&server, state);
         }
 
         server.clear_requests();
@@ -1315,7 +1331,7 @@ fn plan_with_values_lists_what_is_missing_and_sso_switch() {
         v["missing"].as_array().is_some_and(|m| !m.is_empty()),
         "the bare values lack the ingress host / password scheme: {v}"
     );
-    assert_one_marker_get(&server);
+    assert_plan_reads(&server, "legacy_auth");
 }
 
 // ------------------------------------------------------------------------------ recover
@@ -1367,8 +1383,8 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "would    scale ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         would    scale ess-synapse-main from 0 to 2 replica(s)\n\
+        "would    scale ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         would    scale ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
          dry run: pass --apply to scale 2 StatefulSet(s)\n"
     );
     let reqs = server.requests();
@@ -1398,8 +1414,8 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n\
-         scaled   ess-synapse-main from 0 to 2 replica(s)\n"
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         scaled   ess-synapse-main from 0 to 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n"
     );
     let reqs = server.requests();
     assert_eq!(
@@ -1431,8 +1447,9 @@ fn recover_dry_run_then_apply() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "ok       ess-synapse-event-persist has 1 replica(s)\n\
-         ok       ess-synapse-main has 2 replica(s)\n"
+        "ok       ess-synapse-event-persist has 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         ok       ess-synapse-main has 2 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n\
+         nothing to do: Synapse has its replicas\n"
     );
     assert!(server.requests().iter().all(|r| r.method == "GET"));
 }
@@ -1452,7 +1469,7 @@ fn recover_refuses_a_statefulset_changed_after_listing() {
     // What was done before the conflict is reported on stdout.
     assert_eq!(
         run.stdout,
-        "scaled   ess-synapse-event-persist from 0 to 1 replica(s)\n"
+        "scaled   ess-synapse-event-persist from 0 to 1 replica(s) (from ess-guard.element.io/restore-replicas on the live StatefulSet)\n"
     );
     let lines = run.stderr_lines();
     assert_eq!(lines.len(), 1, "{lines:?}");

@@ -141,7 +141,14 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     };
     let observed = source.observe(&target)?;
     let known = observed.current.known();
-    let next = known.and_then(state::next_step);
+    let mut next = known.and_then(state::next_step);
+    if next == Some(Step::DryRun)
+        && known == Some(MarkerState::LegacyAuth)
+        && step_one_deployed(&args)
+    {
+        // The marker cannot tell "before step 1" from "after step 1"; Helm's release can.
+        next = Some(Step::Migrate);
+    }
     let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
     // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
     let namespace = args
@@ -273,4 +280,25 @@ fn text(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// True when the release's deployed revision was rendered with step-1 values (MAS with a
+/// syn2mas dry run): step 1 is done and the next step is the migration. Only with the live
+/// marker and a release name; an unreadable release (e.g. no `list secrets`) keeps step 1,
+/// which is always safe to repeat.
+fn step_one_deployed(args: &PlanArgs) -> bool {
+    let (Some(release), true) = (
+        &args.state.release,
+        args.state.state.is_none() && args.state.state_file.is_none(),
+    ) else {
+        return false;
+    };
+    let Ok(cluster) = crate::live::connect(&crate::live::connect_options(&args.state)) else {
+        return false;
+    };
+    let Ok(Some(deployed)) = cluster.latest_release(release, true) else {
+        return false;
+    };
+    crate::values::facts_from_values(&deployed.config, &crate::values::chart_defaults())
+        .is_ok_and(|f| f.requested == crate::facts::Requested::Step(Step::DryRun))
 }
