@@ -259,15 +259,7 @@ fn assess_release(
     let mut current = Current::Known(MarkerState::Absent);
     if let Some(cm) = marker_cm {
         let origin = format!("ConfigMap {namespace}/{}", cm.name);
-        let observed = ConfigMapFacts {
-            name: cm.name.clone(),
-            namespace: Some(cm.namespace.clone()),
-            labels: cm.labels.clone(),
-            data: cm.data.clone(),
-            binary_data_keys: cm.binary_data_keys.clone(),
-            immutable: cm.immutable,
-        }
-        .into_observed(origin.clone());
+        let observed = ConfigMapFacts::from(cm).into_observed(origin.clone());
         marker = match observed.current.known() {
             Some(state) => Marker::Known(state),
             None => Marker::Unknown,

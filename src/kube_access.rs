@@ -72,6 +72,21 @@ pub struct ConfigMapView {
     pub resource_version: Option<String>,
 }
 
+impl From<&ConfigMapView> for crate::source::ConfigMapFacts {
+    /// What the one marker reader ([`crate::source::ConfigMapFacts`]) needs of a ConfigMap read
+    /// from the cluster, so `live`, `markers get` and `audit` hand it the same fields.
+    fn from(cm: &ConfigMapView) -> Self {
+        crate::source::ConfigMapFacts {
+            name: cm.name.clone(),
+            namespace: Some(cm.namespace.clone()),
+            labels: cm.labels.clone(),
+            data: cm.data.clone(),
+            binary_data_keys: cm.binary_data_keys.clone(),
+            immutable: cm.immutable,
+        }
+    }
+}
+
 /// A StatefulSet as ess-guard needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatefulSetView {
@@ -484,40 +499,17 @@ impl Cluster {
     /// `owner=helm,name=<release>`, any status). Only names and labels are looked at: nothing
     /// is decoded, so a release Secret's payload never leaves the response buffer.
     pub fn has_release_history(&self, release: &str) -> Result<bool, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "secrets",
-            kind: "Secret",
-            name: None,
-        };
-        if !is_release_name(release) {
-            return Err(KubeError::Other(format!(
-                "{release:?} is not a valid Helm release name"
-            )));
-        }
-        let selector = format!("owner=helm,name={release}");
-        let url = Secret::url_path(&(), Some(&self.namespace));
-        let req = Request::new(url).list(&ListParams::default().labels(&selector));
-        let resp = self.execute(req, &target)?;
-        self.check_status(&resp, &target)?;
-        let list: Value = serde_json::from_slice(&resp.body)
-            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
         let prefix = format!("sh.helm.release.v1.{release}.v");
-        let items = match list.get("items") {
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(Value::Null) | None => &[],
-            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
-        };
-        Ok(items.iter().any(|item| {
+        Ok(self.release_secrets(release)?.iter().any(|item| {
             item.pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(&prefix))
         }))
     }
 
-    /// Every revision of `release` (Secret storage driver), newest first. One list of Secrets
-    /// labelled `owner=helm,name=<release>`.
-    pub fn release_history(&self, release: &str) -> Result<Vec<ReleaseRevision>, KubeError> {
+    /// The Secrets labelled `owner=helm,name=<release>` in the namespace (one LIST), untyped
+    /// on purpose (see latest_release): callers look at names and labels, or decode one record.
+    fn release_secrets(&self, release: &str) -> Result<Vec<Value>, KubeError> {
         let target = Target {
             verb: "list",
             resource: "secrets",
@@ -534,17 +526,22 @@ impl Cluster {
         let req = Request::new(url).list(&ListParams::default().labels(&selector));
         let resp = self.execute(req, &target)?;
         self.check_status(&resp, &target)?;
-        // Untyped on purpose (see latest_release): these are Secrets.
-        let list: Value = serde_json::from_slice(&resp.body)
+        let mut list: Value = serde_json::from_slice(&resp.body)
             .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
-        let items = match list.get("items") {
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(Value::Null) | None => &[],
-            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
-        };
+        match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => Ok(items),
+            Some(Value::Null) | None => Ok(Vec::new()),
+            Some(_) => Err(malformed("Secret list", "\"items\" is not a list")),
+        }
+    }
+
+    /// Every revision of `release` (Secret storage driver), newest first. One list of Secrets
+    /// labelled `owner=helm,name=<release>`.
+    pub fn release_history(&self, release: &str) -> Result<Vec<ReleaseRevision>, KubeError> {
+        let items = self.release_secrets(release)?;
         let prefix = format!("sh.helm.release.v1.{release}.v");
         let mut out = Vec::new();
-        for item in items {
+        for item in &items {
             let Some(name) = item
                 .get("metadata")
                 .and_then(|m| m.get("name"))

@@ -81,17 +81,7 @@ impl StateSource for LiveState {
         let cluster = connect(&self.options_for(target))?;
         let origin = crate::wrong_cluster::describe_read(&cluster, &configmap);
         match cluster.get_configmap(&configmap) {
-            Ok(Some(cm)) => {
-                let facts = ConfigMapFacts {
-                    name: cm.name,
-                    namespace: Some(cm.namespace),
-                    labels: cm.labels,
-                    data: cm.data,
-                    binary_data_keys: cm.binary_data_keys,
-                    immutable: cm.immutable,
-                };
-                Ok(facts.into_observed(origin))
-            }
+            Ok(Some(cm)) => Ok(ConfigMapFacts::from(&cm).into_observed(origin)),
             Ok(None) => absent_or_legacy(&cluster, target, origin, &configmap, self.expect_release),
             Err(e) => Err(state_error(&e)),
         }

@@ -28,15 +28,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
     // The one reader, and the engine's classification: the same verdict and rule ids as
     // post-render, check, values and plan give for this ConfigMap.
     let observed = match &cm {
-        Some(cm) => ConfigMapFacts {
-            name: cm.name.clone(),
-            namespace: Some(cm.namespace.clone()),
-            labels: cm.labels.clone(),
-            data: cm.data.clone(),
-            binary_data_keys: cm.binary_data_keys.clone(),
-            immutable: cm.immutable,
-        }
-        .into_observed(origin),
+        Some(cm) => ConfigMapFacts::from(cm).into_observed(origin),
         None => Observed::read(MarkerReading::NoConfigMap, origin),
     };
     let value = cm.as_ref().and_then(|c| c.data.get(MARKER_KEY)).cloned();
