@@ -330,7 +330,12 @@ fn assess_release(
 
     let (position, next_step, next_command) = match &marker {
         Marker::Known(state) => {
-            let next = state::next_step(*state);
+            // As `plan` decides it: the deployed revision's step settles "after step 1".
+            let deployed = match facts.as_ref().map(|f| &f.requested) {
+                Some(Requested::Step(step)) => Some(*step),
+                _ => None,
+            };
+            let next = state::next_step_after(*state, deployed);
             (
                 crate::commands::plan::position(&Current::Known(*state)),
                 next,

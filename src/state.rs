@@ -418,6 +418,16 @@ pub fn allowed_steps(current: MarkerState, profile: ChartProfile) -> Vec<Step> {
         .collect()
 }
 
+/// The next step when the step the release's deployed revision ran is known too (`plan` and
+/// `audit` read it from Helm's release record): the marker cannot tell "before step 1" from
+/// "after step 1" (both `legacy_auth`), the deployed values can.
+pub fn next_step_after(current: MarkerState, deployed: Option<Step>) -> Option<Step> {
+    match (next_step(current), current, deployed) {
+        (Some(Step::DryRun), MarkerState::LegacyAuth, Some(Step::DryRun)) => Some(Step::Migrate),
+        (next, ..) => next,
+    }
+}
+
 /// The step the seed's procedure takes next from `current`, if any.
 pub fn next_step(current: MarkerState) -> Option<Step> {
     match current {

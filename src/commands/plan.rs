@@ -141,14 +141,14 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     };
     let observed = source.observe(&target)?;
     let known = observed.current.known();
-    let mut next = known.and_then(state::next_step);
-    if next == Some(Step::DryRun)
-        && known == Some(MarkerState::LegacyAuth)
-        && step_one_deployed(&args)
-    {
-        // The marker cannot tell "before step 1" from "after step 1"; Helm's release can.
-        next = Some(Step::Migrate);
-    }
+    // The deployed revision's step is asked for only where it can change the answer (a stored
+    // legacy_auth: before or after step 1).
+    let next = known.and_then(|k| {
+        let deployed = (k == MarkerState::LegacyAuth)
+            .then(|| deployed_step(&args))
+            .flatten();
+        state::next_step_after(k, deployed)
+    });
     let release_name = release.unwrap_or_else(|| "RELEASE".to_string());
     // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
     let namespace = args
@@ -282,23 +282,23 @@ fn text(plan: &Plan) -> String {
     out
 }
 
-/// True when the release's deployed revision was rendered with step-1 values (MAS with a
-/// syn2mas dry run): step 1 is done and the next step is the migration. Only with the live
-/// marker and a release name; an unreadable release (e.g. no `list secrets`) keeps step 1,
-/// which is always safe to repeat.
-fn step_one_deployed(args: &PlanArgs) -> bool {
+/// The step the release's deployed revision was rendered with (step 1 done means the next step
+/// is the migration). Only with the live marker and a release name; an unreadable release
+/// (e.g. no `list secrets`) gives `None`, which keeps step 1, always safe to repeat.
+fn deployed_step(args: &PlanArgs) -> Option<Step> {
     let (Some(release), true) = (
         &args.state.release,
         args.state.state.is_none() && args.state.state_file.is_none(),
     ) else {
-        return false;
+        return None;
     };
-    let Ok(cluster) = crate::live::connect(&crate::live::connect_options(&args.state)) else {
-        return false;
-    };
-    let Ok(Some(deployed)) = cluster.latest_release(release, true) else {
-        return false;
-    };
-    crate::values::facts_from_values(&deployed.config, &crate::values::chart_defaults())
-        .is_ok_and(|f| f.requested == crate::facts::Requested::Step(Step::DryRun))
+    let cluster = crate::live::connect(&crate::live::connect_options(&args.state)).ok()?;
+    let deployed = cluster.latest_release(release, true).ok()??;
+    match crate::values::facts_from_values(&deployed.config, &crate::values::chart_defaults())
+        .ok()?
+        .requested
+    {
+        crate::facts::Requested::Step(step) => Some(step),
+        _ => None,
+    }
 }

@@ -39,7 +39,8 @@ pub const STAGES: &[Expected] = &[
         namespace: "aud-dryrun",
         release: "dryrun",
         marker: "legacy_auth",
-        next: Some("dry-run"),
+        // Step 1 is deployed (its values are in the release record): the migration is next.
+        next: Some("migrate"),
         rules: &[],
     },
     Expected {
