@@ -52,7 +52,7 @@ pub enum Command {
     /// Print the man page (roff), with every command's options: `ess-guard man > ess-guard.1`.
     Man,
     /// Compare two renders resource by resource.
-    Diff(crate::diff::DiffArgs),
+    Diff(DiffArgs),
     /// Argo CD Config Management Plugin `generate`: helm template + guard; manifests on stdout
     /// only when allowed (see examples/argocd).
     ///
@@ -355,11 +355,92 @@ pub struct GuardArgs {
     pub full_parse: bool,
 }
 
+// Flags → the library's plain request types (`crate::request`): the only place that knows both.
+
+impl From<&GuardArgs> for crate::request::GuardRequest {
+    fn from(a: &GuardArgs) -> Self {
+        crate::request::GuardRequest {
+            helm_version: a.helm_version,
+            scale_down_retries: a.scale_down_retries,
+            no_harden: a.no_harden,
+            full_parse: a.full_parse,
+        }
+    }
+}
+
 impl From<&GuardArgs> for crate::inject::Options {
     fn from(args: &GuardArgs) -> Self {
-        crate::inject::Options {
-            no_harden: args.no_harden,
-            scale_down_retries: args.scale_down_retries,
+        (&crate::request::GuardRequest::from(args)).into()
+    }
+}
+
+impl From<&StateArgs> for crate::request::StateRequest {
+    fn from(a: &StateArgs) -> Self {
+        crate::request::StateRequest {
+            state: a.state,
+            state_file: a.state_file.clone(),
+            live: a.live,
+            release: a.release.clone(),
+            namespace: a.namespace.clone(),
+            kubeconfig: a.kubeconfig.clone(),
+            kube_context: a.kube_context.clone(),
+            timeout: a.timeout,
+            expect_release: a.expect_release,
+            chart: (&a.chart).into(),
+        }
+    }
+}
+
+impl From<&ChartArgs> for crate::request::ChartRequest {
+    fn from(a: &ChartArgs) -> Self {
+        crate::request::ChartRequest {
+            chart_profile: a.chart_profile,
+            chart_version: a.chart_version.clone(),
+        }
+    }
+}
+
+impl From<&ValueFlags> for crate::request::ValueSources {
+    fn from(a: &ValueFlags) -> Self {
+        crate::request::ValueSources {
+            files: a.files.clone(),
+            set: a.set.clone(),
+            set_string: a.set_string.clone(),
+            set_json: a.set_json.clone(),
+            set_file: a.set_file.clone(),
+            set_literal: a.set_literal.clone(),
+        }
+    }
+}
+
+impl From<&IntentArgs> for crate::request::IntentRequest {
+    fn from(a: &IntentArgs) -> Self {
+        crate::request::IntentRequest {
+            step: a.step,
+            values: (&a.values).into(),
+        }
+    }
+}
+
+impl From<FailOnArg> for crate::engine::FailOn {
+    fn from(f: FailOnArg) -> Self {
+        match f {
+            FailOnArg::Error => crate::engine::FailOn::Error,
+            FailOnArg::Warning => crate::engine::FailOn::Warning,
+        }
+    }
+}
+
+impl From<CheckFormat> for crate::formats::ReportFormat {
+    fn from(f: CheckFormat) -> Self {
+        use crate::formats::ReportFormat;
+        match f {
+            CheckFormat::Text => ReportFormat::Text,
+            CheckFormat::Json => ReportFormat::Json,
+            CheckFormat::Sarif => ReportFormat::Sarif,
+            CheckFormat::Junit => ReportFormat::Junit,
+            CheckFormat::Github => ReportFormat::Github,
+            CheckFormat::Gitlab => ReportFormat::Gitlab,
         }
     }
 }
@@ -594,5 +675,113 @@ mod tests {
             normalise_args(v(&["g", "check"]), false),
             v(&["g", "check"])
         );
+    }
+}
+
+/// `ess-guard diff OLD NEW`, or `ess-guard diff --guard RENDER`.
+#[derive(Debug, Clone, Args)]
+#[command(after_long_help = crate::diff::AFTER_HELP)]
+pub struct DiffArgs {
+    /// The old render: a file, a directory of YAML files, or `-` for stdin. With --guard, the
+    /// render to guard.
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new render, in the same forms (only one side can be `-`).
+    #[arg(value_name = "NEW")]
+    pub new: Option<String>,
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub output: DiffOutputArg,
+    /// Lines of context around each change (unified output).
+    #[arg(short = 'U', long = "context", value_name = "N", default_value_t = 3)]
+    pub context: usize,
+    /// Colour the unified and summary output; `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t)]
+    pub color: ColorArg,
+    /// Show Secret values (redacted by default: key names and sizes only).
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Leave a path out of the comparison: '$.JSONPATH', 'labels:GLOB' or 'annotations:GLOB'
+    /// (repeatable; see --help).
+    #[arg(long = "ignore-path", value_name = "RULE", long_help = crate::diff::IGNORE_PATH_HELP)]
+    pub ignore_paths: Vec<String>,
+    /// Ignore the chart's hash labels (`labels:k8s.element.io/*-hash`, on resources and pod
+    /// templates): they change whenever any input of a component does.
+    #[arg(long)]
+    pub ignore_hashes: bool,
+    /// Compare Helm 4's `postrenderer.helm.sh/postrender-filename` annotation too (ignored by
+    /// default: Helm adds it for the post-renderer and strips it afterwards).
+    #[arg(long)]
+    pub no_ignore_helm4_annotation: bool,
+    /// Exit 1 when there are changes (after ignores), 0 when none, like `git diff --exit-code`.
+    #[arg(long, visible_alias = "detailed-exitcode")]
+    pub exit_code: bool,
+    /// Compare RENDER with what `post-render` would output for it (same flags as `check`).
+    #[arg(long, help_heading = "Guard mode")]
+    pub guard: bool,
+    #[command(flatten, next_help_heading = "Guard mode")]
+    pub state: StateArgs,
+    #[command(flatten, next_help_heading = "Guard mode")]
+    pub intent: IntentArgs,
+    #[command(flatten, next_help_heading = "Guard mode")]
+    pub guard_args: GuardArgs,
+    /// Lowest severity that rejects (guard mode).
+    #[arg(long, value_enum, help_heading = "Guard mode")]
+    pub fail_on: Option<FailOnArg>,
+}
+
+/// `diff --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DiffOutputArg {
+    #[default]
+    Unified,
+    Summary,
+    Json,
+}
+
+/// `diff --color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ColorArg {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<&DiffArgs> for crate::diff::DiffRequest {
+    fn from(a: &DiffArgs) -> Self {
+        use crate::diff::{ColorWhen, DiffOutput};
+        crate::diff::DiffRequest {
+            old: a.old.clone(),
+            new: a.new.clone(),
+            output: match a.output {
+                DiffOutputArg::Unified => DiffOutput::Unified,
+                DiffOutputArg::Summary => DiffOutput::Summary,
+                DiffOutputArg::Json => DiffOutput::Json,
+            },
+            context: a.context,
+            color: match a.color {
+                ColorArg::Auto => ColorWhen::Auto,
+                ColorArg::Always => ColorWhen::Always,
+                ColorArg::Never => ColorWhen::Never,
+            },
+            show_secrets: a.show_secrets,
+            ignore_paths: a.ignore_paths.clone(),
+            ignore_hashes: a.ignore_hashes,
+            no_ignore_helm4_annotation: a.no_ignore_helm4_annotation,
+            exit_code: a.exit_code,
+            guard: a.guard,
+            state: (&a.state).into(),
+            intent: (&a.intent).into(),
+            guard_args: (&a.guard_args).into(),
+            fail_on: a.fail_on.map(Into::into),
+        }
     }
 }

@@ -3,7 +3,6 @@
 //! `check` and `post-render` differ only in what they do with the result (print a report, or
 //! write manifests), so both call [`run`].
 
-use crate::cli::{FailOnArg, GuardArgs, IntentArgs, StateArgs};
 use crate::engine::{self, Evaluation, FailOn, Intent, Verdict};
 use crate::error::Error;
 use crate::facts::Facts;
@@ -11,6 +10,7 @@ use crate::inject;
 use crate::manifest::{Body, Format, ParseMode, Stream};
 use crate::render;
 use crate::report::{Change, InputReport};
+use crate::request::{ChartRequest, GuardRequest, IntentRequest, StateRequest};
 use crate::source::{FixedState, MarkerTarget, Observed, StateFile, StateSource};
 use crate::suppress::Suppressions;
 
@@ -38,18 +38,12 @@ impl Guarded {
     }
 }
 
-impl From<FailOnArg> for FailOn {
-    fn from(f: FailOnArg) -> Self {
-        match f {
-            FailOnArg::Error => FailOn::Error,
-            FailOnArg::Warning => FailOn::Warning,
-        }
-    }
-}
-
 /// Chooses the state source from the flags. `default_live` is true for the commands that read
 /// the cluster when no state is given (post-render, plan).
-pub fn state_source(args: &StateArgs, default_live: bool) -> Result<Box<dyn StateSource>, Error> {
+pub fn state_source(
+    args: &StateRequest,
+    default_live: bool,
+) -> Result<Box<dyn StateSource>, Error> {
     if let Some(state) = args.state {
         return Ok(Box::new(FixedState(state)));
     }
@@ -65,7 +59,7 @@ pub fn state_source(args: &StateArgs, default_live: bool) -> Result<Box<dyn Stat
 }
 
 /// The marker to look up, from the flags first and the render second.
-pub fn target(args: &StateArgs, facts: &Facts) -> MarkerTarget {
+pub fn target(args: &StateRequest, facts: &Facts) -> MarkerTarget {
     let release = args.release.clone().or_else(|| facts.release.clone());
     let configmap = match (&args.release, &facts.markers_configmap) {
         (Some(r), _) => Some(format!("{r}-markers")),
@@ -80,7 +74,7 @@ pub fn target(args: &StateArgs, facts: &Facts) -> MarkerTarget {
 }
 
 /// `--chart-profile` and `--chart-version` over what the input shows.
-pub fn apply_chart_args(args: &crate::cli::ChartArgs, facts: &mut Facts) {
+pub fn apply_chart_args(args: &ChartRequest, facts: &mut Facts) {
     if args.chart_profile.is_some() {
         facts.chart_profile = args.chart_profile;
     }
@@ -90,7 +84,7 @@ pub fn apply_chart_args(args: &crate::cli::ChartArgs, facts: &mut Facts) {
 }
 
 /// The user's intent: `--step`, else the step the value flags describe.
-pub fn intent(args: &IntentArgs) -> Result<Option<Intent>, Error> {
+pub fn intent(args: &IntentRequest) -> Result<Option<Intent>, Error> {
     if let Some(step) = args.step {
         return Ok(Some(Intent {
             step: Some(step),
@@ -116,10 +110,10 @@ pub fn run(
     name: &str,
     bytes: Vec<u8>,
     source: &dyn StateSource,
-    state_args: &StateArgs,
+    state_args: &StateRequest,
     intent: Option<Intent>,
-    guard: &GuardArgs,
-    fail_on: FailOnArg,
+    guard: &GuardRequest,
+    fail_on: FailOn,
 ) -> Result<Guarded, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::Input(format!(
@@ -151,7 +145,7 @@ pub fn run(
     // decide
     let marker_target = target(state_args, &facts);
     let observed: Observed = source.observe(&marker_target)?;
-    let mut evaluation: Evaluation = engine::evaluate(&observed, &facts, intent, fail_on.into())
+    let mut evaluation: Evaluation = engine::evaluate(&observed, &facts, intent, fail_on)
         .map_err(|e| Error::Input(format!("{name}: {e}")))?;
     // Step 2 stops every matrix-server StatefulSet in the namespace, other releases' too.
     let mut live_suppressed = Vec::new();
@@ -165,7 +159,7 @@ pub fn run(
     // is recomputed from what is left.
     render::locate(&stream, &mut evaluation.findings);
     let suppressions = Suppressions::from_stream(&stream);
-    let mut suppressed = suppressions.apply(&mut evaluation, fail_on.into());
+    let mut suppressed = suppressions.apply(&mut evaluation, fail_on);
     suppressed.extend(live_suppressed);
     let mut report = InputReport::new(name, stream.format.as_str(), evaluation);
     report.suppressed = suppressed;
@@ -181,7 +175,7 @@ pub fn run(
         .suppressed
         .extend(suppressions.filter(&mut plan_findings));
     report.evaluation.findings.extend(plan_findings);
-    report.evaluation.recompute(fail_on.into());
+    report.evaluation.recompute(fail_on);
     report.refresh_rules();
     if report.evaluation.verdict == Verdict::Rejected {
         // Acting found what deciding could not (e.g. a syn2mas Job that cannot be built).

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::cli::{StateArgs, ValueFlags};
 use crate::engine::Intent;
 use crate::facts::Requested;
+use crate::request::{StateRequest, ValueSources};
 
 /// The Helm command that runs the post-renderer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub struct HelmCommand {
     pub release: Option<String>,
     pub namespace: Option<String>,
     /// Value flags, files made absolute against Helm's working directory.
-    pub values: ValueFlags,
+    pub values: ValueSources,
     pub reuse: ReuseMode,
 }
 
@@ -219,7 +219,7 @@ impl HelmCommand {
 
     /// The user values Helm will render with: the stored ones (read from the release Secret
     /// when Helm reuses them) merged with the command line's, in Helm's order.
-    pub fn user_values(&self, state: &StateArgs) -> Result<Value, String> {
+    pub fn user_values(&self, state: &StateRequest) -> Result<Value, String> {
         let previous = if self.uses_stored_values() {
             let release = state
                 .release
@@ -251,7 +251,7 @@ impl HelmCommand {
     }
 
     /// The step these values ask for, as an intent the engine checks against the render.
-    pub fn intent(&self, state: &StateArgs) -> Result<Intent, String> {
+    pub fn intent(&self, state: &StateRequest) -> Result<Intent, String> {
         if self.values.is_empty() && !self.uses_stored_values() {
             // Only the chart's defaults: ess-guard knows them for matrix-stack 26.8.x only,
             // and the render shows them better than a guess.
@@ -283,7 +283,7 @@ pub fn parse(argv: &[String], cwd: &Path) -> Result<HelmCommand, String> {
     let mut subcommand = None;
     let mut release = None;
     let mut namespace = None;
-    let mut values = ValueFlags::default();
+    let mut values = ValueSources::default();
     let (mut reuse, mut reset, mut reset_reuse, mut install) = (false, false, false, false);
     let mut i = 1;
     while i < argv.len() {

@@ -28,6 +28,7 @@ pub mod parallel;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod request;
 pub mod rules;
 pub mod shared_namespace;
 pub mod source;

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use crate::cli::StateArgs;
 use crate::error::Error;
 use crate::facts::{InputNote, Requested};
 use crate::kube_access::{Cluster, ConnectOptions, KubeError};
+use crate::request::StateRequest;
 use crate::rules::RuleId;
 use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
 use crate::state::{Current, MarkerReading, MarkerState, Step};
@@ -18,7 +18,7 @@ use crate::state::{Current, MarkerReading, MarkerState, Step};
 const ESCAPE: &str = "to decide without the cluster, pass --state <absent|legacy_auth|syn2mas_migrated|delegated_auth> explicitly";
 
 /// Connection settings from the flags, following kubectl/Helm conventions.
-pub fn connect_options(args: &StateArgs) -> ConnectOptions {
+pub fn connect_options(args: &StateRequest) -> ConnectOptions {
     ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.kube_context.clone(),
@@ -45,7 +45,7 @@ pub struct LiveState {
 }
 
 impl LiveState {
-    pub fn from_args(args: &StateArgs) -> LiveState {
+    pub fn from_args(args: &StateRequest) -> LiveState {
         LiveState {
             opts: connect_options(args),
             expect_release: args.expect_release,
@@ -201,9 +201,9 @@ mod tests {
 
     #[test]
     fn explicit_namespace_beats_the_render_which_beats_the_environment() {
-        let flag = LiveState::from_args(&StateArgs {
+        let flag = LiveState::from_args(&StateRequest {
             namespace: Some("flag".into()),
-            ..StateArgs::default()
+            ..StateRequest::default()
         });
         assert_eq!(
             flag.options_for(&target(Some("render")))
@@ -211,7 +211,7 @@ mod tests {
                 .as_deref(),
             Some("flag")
         );
-        let none = LiveState::from_args(&StateArgs::default());
+        let none = LiveState::from_args(&StateRequest::default());
         assert_eq!(
             none.options_for(&target(Some("render")))
                 .namespace
@@ -240,9 +240,9 @@ mod tests {
 
     #[test]
     fn timeout_is_at_least_one_second() {
-        let opts = connect_options(&StateArgs {
+        let opts = connect_options(&StateRequest {
             timeout: 0,
-            ..StateArgs::default()
+            ..StateRequest::default()
         });
         assert_eq!(opts.timeout, Duration::from_secs(1));
     }

@@ -154,7 +154,7 @@ pub fn from_list(
 /// read).
 pub fn check(
     live: bool,
-    state_args: &crate::cli::StateArgs,
+    state_args: &crate::request::StateRequest,
     target: &crate::source::MarkerTarget,
 ) -> Result<(Vec<Finding>, Vec<Suppressed>), Error> {
     if !live {

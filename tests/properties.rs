@@ -5,11 +5,11 @@
 //! - the marker state machine and the engine never allow a transition the chart's table forbids,
 //!   checked against a table written out here independently of `state::decide`.
 
-use ess_guard::cli::{FailOnArg, GuardArgs, StateArgs};
 use ess_guard::engine::{self, FailOn, Intent, Verdict};
 use ess_guard::facts::{Facts, MasAuth, Origin, Requested};
 use ess_guard::guard;
 use ess_guard::manifest::{split, ParseMode, Stream};
+use ess_guard::request::{GuardRequest, StateRequest};
 use ess_guard::source::{FixedState, Observed};
 use ess_guard::state::{self, ChartProfile, MarkerState, Step};
 use proptest::prelude::*;
@@ -142,8 +142,8 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Post-render leaves untouched documents alone
 
-fn guard_args() -> GuardArgs {
-    GuardArgs {
+fn guard_args() -> GuardRequest {
+    GuardRequest {
         helm_version: None,
         scale_down_retries: None,
         no_harden: false,
@@ -192,7 +192,7 @@ proptest! {
             return Ok(());
         }
         let source = FixedState(state);
-        let guarded = match guard::run("p", input.clone().into_bytes(), &source, &StateArgs::default(), None, &guard_args(), FailOnArg::Error) {
+        let guarded = match guard::run("p", input.clone().into_bytes(), &source, &StateRequest::default(), None, &guard_args(), FailOn::Error) {
             Ok(g) => g,
             // A stream of comment-only fillers is an empty release: refused, never echoed.
             Err(e) => {
@@ -399,10 +399,10 @@ fn step2_render_is_allowed_and_edited() {
         "step2",
         input.into_bytes(),
         &FixedState(MarkerState::LegacyAuth),
-        &StateArgs::default(),
+        &StateRequest::default(),
         None,
         &guard_args(),
-        FailOnArg::Error,
+        FailOn::Error,
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(guarded.output.is_some(), "step 2 rejected");
@@ -464,10 +464,10 @@ fn real_renders_keep_untouched_documents() {
                 "real",
                 input.clone().into_bytes(),
                 &FixedState(state),
-                &StateArgs::default(),
+                &StateRequest::default(),
                 None,
                 &guard_args(),
-                FailOnArg::Error,
+                FailOn::Error,
             ) else {
                 continue;
             };

@@ -37,15 +37,15 @@ pub fn run(mut args: ArgocdArgs) -> Result<u8, Error> {
 
     let rendered = helm_template(&args.helm, &request, &args.dir)?;
     let name = format!("helm template {}", request.chart);
-    let source = guard::state_source(&args.state, true)?;
+    let source = guard::state_source(&(&args.state).into(), true)?;
     let guarded = guard::run(
         &name,
         rendered,
         source.as_ref(),
-        &args.state,
+        &(&args.state).into(),
         None,
-        &args.guard,
-        args.fail_on,
+        &(&args.guard).into(),
+        args.fail_on.into(),
     )?;
     let text = report::text(std::slice::from_ref(&guarded.report));
     let Some(output) = guarded.output else {

@@ -29,7 +29,7 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
     // the guard reads (post-render keeps the fast path; Helm re-validates what it applies).
     args.guard.full_parse = true;
     let inputs = input::expand(&args.inputs)?;
-    let intent = guard::intent(&args.intent)?;
+    let intent = guard::intent(&(&args.intent).into())?;
     let state_map = match &args.state_map {
         Some(path) => Some(input::read_state_map(path)?),
         None => None,
@@ -40,7 +40,7 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
         || args.state.live;
     if has_default_source {
         // Wrong state flags are a usage error for the whole call: say so once, before any work.
-        guard::state_source(&args.state, false)?;
+        guard::state_source(&(&args.state).into(), false)?;
     }
 
     let (inputs_ref, state_map, args_ref) = (&inputs, &state_map, &args);
@@ -61,7 +61,8 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
                     }
                     None if has_default_source => {
                         if default_source.is_none() {
-                            default_source = Some(guard::state_source(&args.state, false)?);
+                            default_source =
+                                Some(guard::state_source(&(&args.state).into(), false)?);
                         }
                         default_source.as_deref().ok_or_else(|| {
                             Error::Usage(format!("worker {worker}: no state source"))
@@ -78,10 +79,10 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
                     name,
                     bytes,
                     source,
-                    &args.state,
+                    &(&args.state).into(),
                     intent,
-                    &args.guard,
-                    args.fail_on,
+                    &(&args.guard).into(),
+                    args.fail_on.into(),
                 )?;
                 let diff = match (&guarded.output, args.show_changes) {
                     (Some(_), true) => crate::inject::explain(&guarded.stream, &guarded.plan, 3)
@@ -115,7 +116,7 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
         }
     }
     if !reports.is_empty() {
-        let text = crate::formats::render(args.format, &reports);
+        let text = crate::formats::render(args.format.into(), &reports);
         crate::output::write_stdout(text.as_bytes())?;
     }
     if !diffs.is_empty() {

@@ -4,10 +4,12 @@
 
 use std::io::IsTerminal;
 
-use crate::diff::DiffArgs;
+use crate::cli::DiffArgs;
+use crate::diff::DiffRequest;
 use crate::error::Error;
 
 pub fn run(args: DiffArgs) -> Result<u8, Error> {
+    let args = DiffRequest::from(&args);
     let no_color = std::env::var("NO_COLOR").ok();
     let term = std::env::var("TERM").ok();
     let color = args.color.enabled(

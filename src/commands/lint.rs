@@ -53,7 +53,7 @@ pub fn run(args: LintArgs) -> Result<u8, Error> {
     let out = match args.format {
         // The check text report speaks of markers and steps; lint has neither.
         CheckFormat::Text => text(&reports),
-        other => crate::formats::render(other, &reports),
+        other => crate::formats::render(other.into(), &reports),
     };
     crate::output::write_stdout(out.as_bytes())?;
     Ok(if reports.iter().any(InputReport::rejected) {

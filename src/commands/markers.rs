@@ -16,7 +16,7 @@ pub fn run(args: MarkersArgs) -> Result<u8, Error> {
         Error::Usage("markers get needs --release NAME (the ConfigMap is <release>-markers)".into())
     })?;
     let name = format!("{release}-markers");
-    let cluster = live::connect(&live::connect_options(&state))?;
+    let cluster = live::connect(&live::connect_options(&(&state).into()))?;
     let cm = cluster
         .get_configmap(&name)
         .map_err(|e| live::state_error(&e))?;

@@ -120,19 +120,19 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let facts = if args.values.is_empty() {
         None
     } else {
-        let user = crate::values::user_values(&args.values, None)?;
+        let user = crate::values::user_values(&(&args.values).into(), None)?;
         let mut f = crate::values::facts_from_values(&user, &crate::values::chart_defaults())?;
         f.chart_version = Some(crate::values::CHART_DEFAULTS_VERSION.to_string());
-        guard::apply_chart_args(&args.state.chart, &mut f);
+        guard::apply_chart_args(&(&args.state.chart).into(), &mut f);
         Some(f)
     };
     // The profile: --chart-profile, else --chart-version's, else the built-in defaults' chart.
     let mut chart_facts = Facts::new(Origin::Values);
     chart_facts.chart_version = Some(crate::values::CHART_DEFAULTS_VERSION.to_string());
-    guard::apply_chart_args(&args.state.chart, &mut chart_facts);
+    guard::apply_chart_args(&(&args.state.chart).into(), &mut chart_facts);
     let rules = RulesFrom::of(&chart_facts);
     let profile = rules.profile();
-    let source = guard::state_source(&args.state, true)?;
+    let source = guard::state_source(&(&args.state).into(), true)?;
     let release = args.state.release.clone();
     let target = MarkerTarget {
         configmap: release.as_ref().map(|r| format!("{r}-markers")),
@@ -292,7 +292,8 @@ fn deployed_step(args: &PlanArgs) -> Option<Step> {
     ) else {
         return None;
     };
-    let cluster = crate::live::connect(&crate::live::connect_options(&args.state)).ok()?;
+    let cluster =
+        crate::live::connect(&crate::live::connect_options(&(&args.state).into())).ok()?;
     let deployed = cluster.latest_release(release, true).ok()??;
     match crate::values::facts_from_values(&deployed.config, &crate::values::chart_defaults())
         .ok()?

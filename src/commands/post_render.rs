@@ -26,7 +26,7 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
     }
     let mut cmdline_note = None;
     let outcome = (|| {
-        let mut intent = guard::intent(&args.intent)?;
+        let mut intent = guard::intent(&(&args.intent).into())?;
         if intent.is_none() && std::env::var_os("HELM_PLUGIN_DIR").is_some() {
             // Helm 4 runs post-renderers as plugins (and sets this) and shows them the hooks:
             // the render itself says the step, so the command line is not needed.
@@ -35,21 +35,21 @@ pub fn run(args: PostRenderArgs) -> Result<u8, Error> {
             match helm_cmd
                 .as_ref()
                 .map_err(Clone::clone)
-                .and_then(|c| c.intent(&args.state))
+                .and_then(|c| c.intent(&(&args.state).into()))
             {
                 Ok(i) => intent = Some(i),
                 Err(why) => cmdline_note = Some(why),
             }
         }
-        let source = guard::state_source(&args.state, true)?;
+        let source = guard::state_source(&(&args.state).into(), true)?;
         guard::run(
             "stdin",
             bytes,
             source.as_ref(),
-            &args.state,
+            &(&args.state).into(),
             intent,
-            &args.guard,
-            args.fail_on,
+            &(&args.guard).into(),
+            args.fail_on.into(),
         )
     })();
     let guarded = match outcome {

@@ -61,7 +61,7 @@ struct FromHistory {
 }
 
 pub fn run(args: RecoverArgs) -> Result<u8, Error> {
-    let cluster = live::connect(&live::connect_options(&args.state))?;
+    let cluster = live::connect(&live::connect_options(&(&args.state).into()))?;
     let mut selector = format!("{}={}", COMPONENT.0, COMPONENT.1);
     if let Some(release) = &args.state.release {
         let _ = write!(

@@ -44,8 +44,8 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
         None => values::chart_defaults(),
     };
     let (previous, previous_origin, release_chart) = previous_values(&args)?;
-    let flags_only = values::user_values(&args.values, None)?;
-    let mut merged = values::user_values(&args.values, previous.clone())?;
+    let flags_only = values::user_values(&(&args.values).into(), None)?;
+    let mut merged = values::user_values(&(&args.values).into(), previous.clone())?;
     // The chart version decides the profile: --chart-version, else the release's chart, else the
     // built-in defaults' version (only when they are the defaults used).
     let chart_version = release_chart.or_else(|| {
@@ -55,7 +55,7 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
     });
     let with_chart = |mut f: crate::facts::Facts| {
         f.chart_version = chart_version.clone();
-        guard::apply_chart_args(&args.state.chart, &mut f);
+        guard::apply_chart_args(&(&args.state.chart).into(), &mut f);
         f
     };
     let mut facts = with_chart(values::facts_from_values(&merged, &defaults)?);
@@ -98,7 +98,7 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
             facts = with_chart(values::facts_from_values(&merged, &defaults)?);
         }
     }
-    let source = guard::state_source(&args.state, false)?;
+    let source = guard::state_source(&(&args.state).into(), false)?;
     let target = MarkerTarget {
         configmap: args.state.release.as_ref().map(|r| format!("{r}-markers")),
         namespace: args.state.namespace.clone(),
@@ -172,7 +172,7 @@ fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String, Option<S
         .release
         .clone()
         .ok_or_else(|| Error::Usage("--reuse-values needs --release NAME".into()))?;
-    let cluster = crate::live::connect(&crate::live::connect_options(&args.state))?;
+    let cluster = crate::live::connect(&crate::live::connect_options(&(&args.state).into()))?;
     match cluster.latest_release(&release, true) {
         Ok(Some(rel)) => {
             let chart = (rel.chart_name == "matrix-stack").then_some(rel.chart_version);

@@ -15,12 +15,12 @@ pub mod path;
 pub mod render;
 pub mod secret;
 
-use clap::{Args, ValueEnum};
 use similar::TextDiff;
 
-use crate::cli::{FailOnArg, GuardArgs, IntentArgs, StateArgs};
+use crate::engine::FailOn;
 use crate::error::{Error, EXIT_REJECTED};
 use crate::manifest::{Hook, ResourceId};
+use crate::request::{GuardRequest, IntentRequest, StateRequest};
 
 use compare::Delta;
 use ignore::IgnoreRule;
@@ -35,7 +35,7 @@ pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str, context: us
         .to_string()
 }
 
-const IGNORE_PATH_HELP: &str = "\
+pub const IGNORE_PATH_HELP: &str = "\
 Leave a path out of the comparison (repeatable). Two forms:
 
 $.JSONPATH
@@ -55,7 +55,7 @@ Removed paths are taken out of both sides before comparing: a resource that
 differs only there is unchanged and does not count toward --exit-code. A map
 left empty by a removal is removed too.";
 
-const AFTER_HELP: &str = "\
+pub const AFTER_HELP: &str = "\
 Output (--output):
   unified  per changed resource: a header line, then a unified diff of a normalised YAML
            rendering (map keys sorted, block scalars for multi-line strings, strings that
@@ -81,66 +81,33 @@ Examples:
   ess-guard diff --exit-code --ignore-path 'labels:app.kubernetes.io/version' old/ new/
   ess-guard diff --guard --state legacy_auth step2.yaml";
 
-/// `ess-guard diff OLD NEW`, or `ess-guard diff --guard RENDER`.
-#[derive(Debug, Clone, Args)]
-#[command(after_long_help = AFTER_HELP)]
-pub struct DiffArgs {
-    /// The old render: a file, a directory of YAML files, or `-` for stdin. With --guard, the
-    /// render to guard.
-    #[arg(value_name = "OLD")]
+/// `ess-guard diff OLD NEW`, or `ess-guard diff --guard RENDER`, as plain data (`cli::DiffArgs`
+/// holds the flags and their help).
+#[derive(Debug, Clone, Default)]
+pub struct DiffRequest {
+    /// The old render (with `guard`, the render to guard): a file, a directory or `-`.
     pub old: String,
-    /// The new render, in the same forms (only one side can be `-`).
-    #[arg(value_name = "NEW")]
     pub new: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long,
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
     pub output: DiffOutput,
     /// Lines of context around each change (unified output).
-    #[arg(short = 'U', long = "context", value_name = "N", default_value_t = 3)]
     pub context: usize,
-    /// Colour the unified and summary output; `auto` colours a terminal unless NO_COLOR is set.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t)]
     pub color: ColorWhen,
-    /// Show Secret values (redacted by default: key names and sizes only).
-    #[arg(long)]
     pub show_secrets: bool,
-    /// Leave a path out of the comparison: '$.JSONPATH', 'labels:GLOB' or 'annotations:GLOB'
-    /// (repeatable; see --help).
-    #[arg(long = "ignore-path", value_name = "RULE", long_help = IGNORE_PATH_HELP)]
+    /// `--ignore-path` rules, parsed by [`DiffRequest::rules`].
     pub ignore_paths: Vec<String>,
-    /// Ignore the chart's hash labels (`labels:k8s.element.io/*-hash`, on resources and pod
-    /// templates): they change whenever any input of a component does.
-    #[arg(long)]
     pub ignore_hashes: bool,
-    /// Compare Helm 4's `postrenderer.helm.sh/postrender-filename` annotation too (ignored by
-    /// default: Helm adds it for the post-renderer and strips it afterwards).
-    #[arg(long)]
     pub no_ignore_helm4_annotation: bool,
-    /// Exit 1 when there are changes (after ignores), 0 when none, like `git diff --exit-code`.
-    #[arg(long, visible_alias = "detailed-exitcode")]
+    /// Exit 1 when there are changes, like `git diff --exit-code`.
     pub exit_code: bool,
-    /// Compare RENDER with what `post-render` would output for it (same flags as `check`).
-    #[arg(long, help_heading = "Guard mode")]
+    /// Compare the render with what post-render would output for it.
     pub guard: bool,
-    #[command(flatten, next_help_heading = "Guard mode")]
-    pub state: StateArgs,
-    #[command(flatten, next_help_heading = "Guard mode")]
-    pub intent: IntentArgs,
-    #[command(flatten, next_help_heading = "Guard mode")]
-    pub guard_args: GuardArgs,
-    /// Lowest severity that rejects (guard mode).
-    #[arg(long, value_enum, help_heading = "Guard mode")]
-    pub fail_on: Option<FailOnArg>,
+    pub state: StateRequest,
+    pub intent: IntentRequest,
+    pub guard_args: GuardRequest,
+    pub fail_on: Option<FailOn>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DiffOutput {
     #[default]
     Unified,
@@ -148,7 +115,7 @@ pub enum DiffOutput {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ColorWhen {
     #[default]
     Auto,
@@ -307,7 +274,7 @@ pub struct Outcome {
     pub exit_code: u8,
 }
 
-impl DiffArgs {
+impl DiffRequest {
     /// The ignore rules: built-in ones first, then `--ignore-path`, each parsed once.
     pub fn rules(&self) -> Result<Vec<IgnoreRule>, Error> {
         let mut texts: Vec<&str> = Vec::new();
@@ -347,7 +314,7 @@ impl DiffArgs {
 }
 
 /// Runs `ess-guard diff`; `color` is decided by the caller (it depends on the terminal).
-pub fn run(args: &DiffArgs, color: bool) -> Result<Outcome, Error> {
+pub fn run(args: &DiffRequest, color: bool) -> Result<Outcome, Error> {
     let rules = args.rules()?;
     let (comparison, mut stderr) = if args.guard {
         if args.new.is_some() {
@@ -416,7 +383,7 @@ enum GuardRun {
 
 /// Guards `render` as `check` does and returns it and the post-render output as the two sides,
 /// with the guard's report when it has something to say (warnings or worse).
-fn guarded_sides(args: &DiffArgs, render: &str) -> Result<GuardRun, Error> {
+fn guarded_sides(args: &DiffRequest, render: &str) -> Result<GuardRun, Error> {
     let bytes = crate::input::read(render)?;
     let source = crate::guard::state_source(&args.state, false)?;
     let intent = crate::guard::intent(&args.intent)?;

@@ -17,7 +17,6 @@ pub mod gitlab;
 pub mod junit;
 pub mod sarif;
 
-use crate::cli::CheckFormat;
 use crate::report::{self, InputReport};
 use crate::rules::{Finding, RuleId, Severity};
 
@@ -27,14 +26,26 @@ pub const RULES_DOC_URL: &str = "https://github.com/ess-guard/ess-guard/blob/mai
 pub const INFORMATION_URI: &str = "https://github.com/ess-guard/ess-guard";
 
 /// Writes `reports` in `format`.
-pub fn render(format: CheckFormat, reports: &[InputReport]) -> String {
+/// A report format of `check` (and `lint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+    Gitlab,
+}
+
+pub fn render(format: ReportFormat, reports: &[InputReport]) -> String {
     match format {
-        CheckFormat::Text => report::text(reports),
-        CheckFormat::Json => report::json(reports),
-        CheckFormat::Sarif => sarif::render(reports),
-        CheckFormat::Junit => junit::render(reports),
-        CheckFormat::Github => github::render(reports),
-        CheckFormat::Gitlab => gitlab::render(reports),
+        ReportFormat::Text => report::text(reports),
+        ReportFormat::Json => report::json(reports),
+        ReportFormat::Sarif => sarif::render(reports),
+        ReportFormat::Junit => junit::render(reports),
+        ReportFormat::Github => github::render(reports),
+        ReportFormat::Gitlab => gitlab::render(reports),
     }
 }
 

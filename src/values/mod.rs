@@ -7,9 +7,9 @@ pub mod strvals;
 
 use serde_json::{json, Value};
 
-use crate::cli::ValueFlags;
 use crate::error::Error;
 use crate::facts::{merge_config_layer, Facts, MasAuth, Origin, Requested, SynapseAuth};
+use crate::request::ValueSources;
 use crate::state::Step;
 
 /// The chart version whose defaults [`chart_defaults`] holds: the version `values` and `plan`
@@ -36,7 +36,7 @@ pub fn chart_defaults() -> Value {
 }
 
 /// Merges the value flags in Helm's order (files, then the `--set*` groups).
-pub fn user_values(flags: &ValueFlags, previous: Option<Value>) -> Result<Value, Error> {
+pub fn user_values(flags: &ValueSources, previous: Option<Value>) -> Result<Value, Error> {
     let mut files = Vec::new();
     for name in &flags.files {
         let text = if name == "-" {
