@@ -269,17 +269,6 @@ pub struct ValueFlags {
     pub set_literal: Vec<String>,
 }
 
-impl ValueFlags {
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-            && self.set.is_empty()
-            && self.set_string.is_empty()
-            && self.set_json.is_empty()
-            && self.set_file.is_empty()
-            && self.set_literal.is_empty()
-    }
-}
-
 fn parse_step(s: &str) -> Result<Step, String> {
     s.parse()
 }

@@ -117,10 +117,11 @@ fn preconditions(step: Step) -> Vec<String> {
 }
 
 pub fn run(args: PlanArgs) -> Result<u8, Error> {
-    let facts = if args.values.is_empty() {
+    let values = crate::request::ValueSources::from(&args.values);
+    let facts = if values.is_empty() {
         None
     } else {
-        let user = crate::values::user_values(&(&args.values).into(), None)?;
+        let user = crate::values::user_values(&values, None)?;
         let mut f = crate::values::facts_from_values(&user, &crate::values::chart_defaults())?;
         f.chart_version = Some(crate::values::CHART_DEFAULTS_VERSION.to_string());
         guard::apply_chart_args(&(&args.state.chart).into(), &mut f);
