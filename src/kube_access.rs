@@ -72,6 +72,26 @@ pub struct ConfigMapView {
     pub resource_version: Option<String>,
 }
 
+/// The parts of a ConfigMap ess-guard keeps (binaryData values are dropped, only keys kept),
+/// for the GET of one marker and the LIST of all of them alike.
+fn configmap_view(cm: ConfigMap, name: String, default_namespace: &str) -> ConfigMapView {
+    let meta = cm.metadata;
+    let mut binary_data_keys: Vec<String> =
+        cm.binary_data.unwrap_or_default().into_keys().collect();
+    binary_data_keys.sort();
+    ConfigMapView {
+        name,
+        namespace: meta
+            .namespace
+            .unwrap_or_else(|| default_namespace.to_string()),
+        labels: meta.labels.unwrap_or_default(),
+        data: cm.data.unwrap_or_default(),
+        binary_data_keys,
+        immutable: cm.immutable.unwrap_or(false),
+        resource_version: meta.resource_version,
+    }
+}
+
 impl From<&ConfigMapView> for crate::source::ConfigMapFacts {
     /// What the one marker reader ([`crate::source::ConfigMapFacts`]) needs of a ConfigMap read
     /// from the cluster, so `live`, `markers get` and `audit` hand it the same fields.
@@ -608,22 +628,10 @@ impl Cluster {
             .unwrap_or_default()
             .into_iter()
             .map(|cm| {
-                let meta = cm.metadata;
-                let name = meta.name.ok_or_else(|| {
+                let name = cm.metadata.name.clone().ok_or_else(|| {
                     malformed("ConfigMap list", "a ConfigMap has no metadata.name")
                 })?;
-                let mut binary_data_keys: Vec<String> =
-                    cm.binary_data.unwrap_or_default().into_keys().collect();
-                binary_data_keys.sort();
-                Ok(ConfigMapView {
-                    name,
-                    namespace: meta.namespace.unwrap_or_else(|| self.namespace.clone()),
-                    labels: meta.labels.unwrap_or_default(),
-                    data: cm.data.unwrap_or_default(),
-                    binary_data_keys,
-                    immutable: cm.immutable.unwrap_or(false),
-                    resource_version: meta.resource_version,
-                })
+                Ok(configmap_view(cm, name, &self.namespace))
             })
             .collect()
     }
@@ -768,19 +776,8 @@ impl Cluster {
         })?;
         let what = format!("ConfigMap {namespace}/{name}");
         let cm: ConfigMap = parse_json(&resp.body, &what)?;
-        let meta = cm.metadata;
-        let mut binary_data_keys: Vec<String> =
-            cm.binary_data.unwrap_or_default().into_keys().collect();
-        binary_data_keys.sort();
-        Ok(Some(ConfigMapView {
-            name: meta.name.unwrap_or_else(|| name.to_string()),
-            namespace: meta.namespace.unwrap_or_else(|| namespace.to_string()),
-            labels: meta.labels.unwrap_or_default(),
-            data: cm.data.unwrap_or_default(),
-            binary_data_keys,
-            immutable: cm.immutable.unwrap_or(false),
-            resource_version: meta.resource_version,
-        }))
+        let name = cm.metadata.name.clone().unwrap_or_else(|| name.to_string());
+        Ok(Some(configmap_view(cm, name, namespace)))
     }
 
     fn scope(&self, all: bool) -> Option<&str> {
