@@ -606,6 +606,32 @@ impl Cluster {
             .collect()
     }
 
+    /// One LIST of `K` matching `selector`, in the client's namespace or (`all`) in every
+    /// namespace (`audit`'s reads): the request, the status check and the parse they share.
+    fn list_scoped<K>(
+        &self,
+        resource: &str,
+        kind: &str,
+        selector: &str,
+        all: bool,
+    ) -> Result<Vec<K>, KubeError>
+    where
+        K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned,
+    {
+        let target = Target {
+            verb: "list",
+            resource,
+            kind,
+            name: None,
+        };
+        let url = K::url_path(&(), self.scope(all));
+        let req = Request::new(url).list(&ListParams::default().labels(selector));
+        let resp = self.execute(req, &target)?;
+        self.check_list_status(&resp, &target, all)?;
+        let list: ObjectListItems<K> = parse_json(&resp.body, &format!("{kind} list"))?;
+        Ok(list.items.unwrap_or_default())
+    }
+
     /// One LIST of ConfigMaps matching `selector`, in the client's namespace or (`all`) in
     /// every namespace.
     pub fn list_configmaps(
@@ -613,19 +639,7 @@ impl Cluster {
         selector: &str,
         all: bool,
     ) -> Result<Vec<ConfigMapView>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "configmaps",
-            kind: "ConfigMap",
-            name: None,
-        };
-        let url = ConfigMap::url_path(&(), self.scope(all));
-        let req = Request::new(url).list(&ListParams::default().labels(selector));
-        let resp = self.execute(req, &target)?;
-        self.check_list_status(&resp, &target, all)?;
-        let list: ObjectListItems<ConfigMap> = parse_json(&resp.body, "ConfigMap list")?;
-        list.items
-            .unwrap_or_default()
+        self.list_scoped::<ConfigMap>("configmaps", "ConfigMap", selector, all)?
             .into_iter()
             .map(|cm| {
                 let name = cm.metadata.name.clone().ok_or_else(|| {
@@ -643,19 +657,7 @@ impl Cluster {
         selector: &str,
         all: bool,
     ) -> Result<Vec<(String, StatefulSetView)>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "statefulsets",
-            kind: "StatefulSet",
-            name: None,
-        };
-        let url = StatefulSet::url_path(&(), self.scope(all));
-        let req = Request::new(url).list(&ListParams::default().labels(selector));
-        let resp = self.execute(req, &target)?;
-        self.check_list_status(&resp, &target, all)?;
-        let list: ObjectListItems<StatefulSet> = parse_json(&resp.body, "StatefulSet list")?;
-        list.items
-            .unwrap_or_default()
+        self.list_scoped::<StatefulSet>("statefulsets", "StatefulSet", selector, all)?
             .into_iter()
             .map(|s| {
                 let ns = s
