@@ -306,7 +306,17 @@ pub fn evaluate(
             step_origin = origin;
             vec![wanted]
         }
-        (Requested::Ambiguous(options), None) => options.clone(),
+        (Requested::Ambiguous(options), None) => {
+            // A reading is a possibility, not a vote: a step listed twice is still one reading,
+            // so "one reading the chart allows" is decided on distinct steps.
+            let mut distinct: Vec<Step> = Vec::with_capacity(options.len());
+            for s in options {
+                if !distinct.contains(s) {
+                    distinct.push(*s);
+                }
+            }
+            distinct
+        }
         (Requested::NoMarker, Some((wanted, origin))) => {
             return Err(format!(
                 "the render has no Synapse (no marker applies) but {origin} says {}",
@@ -1192,6 +1202,27 @@ mod tests {
         .expect("evaluates");
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(ids(&e, Severity::Error), vec!["no-rollback", "no-rollback"]);
+    }
+
+    /// Found by the property test in CI: `[step 3, step 0, step 3]` from `syn2mas_migrated` kept
+    /// step 3 twice, so it looked like two readings the chart allows and no step was decided.
+    /// Readings are distinct steps: this is step 3, decided as such.
+    #[test]
+    fn a_repeated_reading_counts_once() {
+        let f = facts(Requested::Ambiguous(vec![
+            Step::Finalize,
+            Step::Legacy,
+            Step::Finalize,
+        ]));
+        let e = evaluate(
+            &observed(MarkerState::Syn2masMigrated),
+            &f,
+            None,
+            FailOn::Error,
+        )
+        .expect("evaluates");
+        assert_eq!(e.step, Some(Step::Finalize));
+        assert_eq!(e.readings, vec![Step::Finalize, Step::Legacy]);
     }
 
     /// An immutable marker ConfigMap: the chart's post step cannot change the value.
