@@ -134,10 +134,10 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let rules = RulesFrom::of(&chart_facts);
     let profile = rules.profile();
     let source = guard::state_source(&(&args.state).into(), true)?;
-    let release = args.state.release.clone();
+    let release = args.state.cluster.release.clone();
     let target = MarkerTarget {
         configmap: release.as_ref().map(|r| format!("{r}-markers")),
-        namespace: args.state.namespace.clone(),
+        namespace: args.state.cluster.namespace.clone(),
         release: release.clone(),
     };
     let observed = source.observe(&target)?;
@@ -154,6 +154,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
     let namespace = args
         .state
+        .cluster
         .namespace
         .clone()
         .or_else(|| {
@@ -218,11 +219,19 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
             .map(|k| state::allowed_steps(k, profile))
             .unwrap_or_default(),
         next_step: next,
-        command: next.map(|s| command(s, &release_name, &namespace, &args.chart, facts.as_ref())),
+        command: next.map(|s| {
+            command(
+                s,
+                &release_name,
+                &namespace,
+                &args.chart.chart,
+                facts.as_ref(),
+            )
+        }),
         preconditions: next.map(preconditions).unwrap_or_default(),
         missing,
     };
-    let out = match args.format {
+    let out = match args.output.format {
         ValuesFormat::Json => {
             serde_json::to_string_pretty(&plan).map_err(|e| Error::Output(e.to_string()))? + "\n"
         }
@@ -288,7 +297,7 @@ fn text(plan: &Plan) -> String {
 /// (e.g. no `list secrets`) gives `None`, which keeps step 1, always safe to repeat.
 fn deployed_step(args: &PlanArgs) -> Option<Step> {
     let (Some(release), true) = (
-        &args.state.release,
+        &args.state.cluster.release,
         args.state.state.is_none() && args.state.state_file.is_none(),
     ) else {
         return None;
