@@ -721,7 +721,13 @@ mod tests {
             }
         }
         let deciders = ["argocd", "check", "diff", "plan", "post-render", "values"];
-        for id in ["chart_profile", "chart_version", "state", "state_file", "expect_release"] {
+        for id in [
+            "chart_profile",
+            "chart_version",
+            "state",
+            "state_file",
+            "expect_release",
+        ] {
             let mut found = Vec::new();
             commands_with(&Cli::command(), id, "", &mut found);
             found.sort();

@@ -27,6 +27,8 @@ use kube::core::Request;
 use kube::Resource as _;
 use serde_json::Value;
 
+use crate::names::{is_dns_label, is_dns_subdomain, is_release_name};
+
 /// Field manager name sent with writes.
 const FIELD_MANAGER: &str = "ess-guard";
 /// Longest server-provided message kept in an error (characters).
@@ -1250,35 +1252,6 @@ fn env_string(env: &dyn Fn(&str) -> Option<OsString>, key: &str) -> Option<Strin
         .filter(|v| !v.is_empty())
 }
 
-/// RFC 1123 label (namespaces).
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// RFC 1123 subdomain (object names); also keeps names from altering the request path.
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-/// Helm's release name rule (a DNS-1123 subdomain of at most 53 characters).
-fn is_release_name(s: &str) -> bool {
-    s.len() <= 53 && is_dns_subdomain(s)
-}
-
 fn check_name(name: &str, kind: &str) -> Result<(), KubeError> {
     if is_dns_subdomain(name) {
         Ok(())
@@ -1554,18 +1527,6 @@ mod tests {
         ));
         assert!(!is_object_not_found(b"", "configmaps", "ess-markers"));
         assert!(!is_object_not_found(b"{}", "configmaps", "ess-markers"));
-    }
-
-    #[test]
-    fn names() {
-        assert!(is_dns_subdomain("sh.helm.release.v1.ess.v12"));
-        assert!(!is_dns_subdomain("a/b"));
-        assert!(!is_dns_subdomain("a..b"));
-        assert!(!is_dns_subdomain("A"));
-        assert!(is_dns_label("ess"));
-        assert!(!is_dns_label("e.ss"));
-        assert!(is_release_name("ess"));
-        assert!(!is_release_name(&"a".repeat(54)));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 
 use serde_json::{json, Value};
 
+use crate::names::is_dns_label;
 use crate::state::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, MARKER_KEY};
 
 /// The user the namespace controller deletes a terminating namespace's objects as.
@@ -237,15 +238,6 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// The four objects, in apply order (each policy before its binding).
