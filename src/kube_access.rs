@@ -442,53 +442,16 @@ impl Cluster {
         release: &str,
         deployed_only: bool,
     ) -> Result<Option<HelmRelease>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "secrets",
-            kind: "Secret",
-            name: None,
-        };
-        if !is_release_name(release) {
-            return Err(KubeError::Other(format!(
-                "{release:?} is not a valid Helm release name"
-            )));
-        }
-        let mut selector = format!("owner=helm,name={release}");
-        if deployed_only {
-            selector.push_str(",status=deployed");
-        }
-        let url = Secret::url_path(&(), Some(&self.namespace));
-        let req = Request::new(url).list(&ListParams::default().labels(&selector));
-        let resp = self.execute(req, &target)?;
-        self.check_status(&resp, &target)?;
-        // Parsed untyped on purpose: typed deserialisation errors can quote values, and
-        // these are Secrets.
-        let list: Value = serde_json::from_slice(&resp.body)
-            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
-        let items = match list.get("items") {
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(Value::Null) | None => &[],
-            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
-        };
-
+        let items = self.release_secrets(release, deployed_only)?;
         let prefix = format!("sh.helm.release.v1.{release}.v");
         let mut candidates: Vec<(u32, &Value)> = Vec::new();
-        for item in items {
-            let meta = item.get("metadata");
-            let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str) else {
-                continue;
-            };
-            let Some(rev) = name
-                .strip_prefix(&prefix)
-                .and_then(|v| v.parse::<u32>().ok())
-            else {
+        for item in &items {
+            let Some((_, rev)) = release_record(item, &prefix) else {
                 continue; // not a release record of this release
             };
-            if item.get("type").and_then(Value::as_str) != Some("helm.sh/release.v1") {
-                continue;
-            }
             if deployed_only {
-                let label = meta
+                let label = item
+                    .get("metadata")
                     .and_then(|m| m.get("labels"))
                     .and_then(|l| l.get("status"))
                     .and_then(Value::as_str);
@@ -522,33 +485,36 @@ impl Cluster {
     /// is decoded, so a release Secret's payload never leaves the response buffer.
     pub fn has_release_history(&self, release: &str) -> Result<bool, KubeError> {
         let prefix = format!("sh.helm.release.v1.{release}.v");
-        Ok(self.release_secrets(release)?.iter().any(|item| {
+        Ok(self.release_secrets(release, false)?.iter().any(|item| {
             item.pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.starts_with(&prefix))
         }))
     }
 
-    /// The Secrets labelled `owner=helm,name=<release>` in the namespace (one LIST), untyped
-    /// on purpose (see latest_release): callers look at names and labels, or decode one record.
-    fn release_secrets(&self, release: &str) -> Result<Vec<Value>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "secrets",
-            kind: "Secret",
-            name: None,
-        };
+    /// The Secrets labelled `owner=helm,name=<release>` (plus `status=deployed` when
+    /// `deployed_only`) in the namespace: one LIST. Callers look at names and labels, or decode
+    /// one record.
+    fn release_secrets(&self, release: &str, deployed_only: bool) -> Result<Vec<Value>, KubeError> {
         if !is_release_name(release) {
             return Err(KubeError::Other(format!(
                 "{release:?} is not a valid Helm release name"
             )));
         }
-        let selector = format!("owner=helm,name={release}");
-        let url = Secret::url_path(&(), Some(&self.namespace));
-        let req = Request::new(url).list(&ListParams::default().labels(&selector));
-        let resp = self.execute(req, &target)?;
-        self.check_status(&resp, &target)?;
-        let mut list: Value = serde_json::from_slice(&resp.body)
+        let mut selector = format!("owner=helm,name={release}");
+        if deployed_only {
+            selector.push_str(",status=deployed");
+        }
+        self.list_secrets(&selector, false)
+    }
+
+    /// One LIST of Secrets matching `selector`, in the client's namespace or (`all`) in every
+    /// namespace. Parsed untyped on purpose: typed deserialisation errors can quote values, and
+    /// these are Secrets (Helm release records). The release reads and audit's LIST of deployed
+    /// releases share it.
+    fn list_secrets(&self, selector: &str, all: bool) -> Result<Vec<Value>, KubeError> {
+        let body = self.list_body::<Secret>("secrets", "Secret", selector, all)?;
+        let mut list: Value = serde_json::from_slice(&body)
             .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
         match list.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => Ok(items),
@@ -560,25 +526,13 @@ impl Cluster {
     /// Every revision of `release` (Secret storage driver), newest first. One list of Secrets
     /// labelled `owner=helm,name=<release>`.
     pub fn release_history(&self, release: &str) -> Result<Vec<ReleaseRevision>, KubeError> {
-        let items = self.release_secrets(release)?;
+        let items = self.release_secrets(release, false)?;
         let prefix = format!("sh.helm.release.v1.{release}.v");
         let mut out = Vec::new();
         for item in &items {
-            let Some(name) = item
-                .get("metadata")
-                .and_then(|m| m.get("name"))
-                .and_then(Value::as_str)
-            else {
-                continue;
-            };
-            if name
-                .strip_prefix(&prefix)
-                .is_none_or(|v| v.parse::<u32>().is_err())
-                || item.get("type").and_then(Value::as_str) != Some("helm.sh/release.v1")
-            {
-                continue;
+            if let Some((name, _)) = release_record(item, &prefix) {
+                out.push(decode_release_revision(item, name)?);
             }
-            out.push(decode_release_revision(item, name)?);
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.version));
         Ok(out)
@@ -586,30 +540,15 @@ impl Cluster {
 
     /// StatefulSets in the namespace matching the label selector (empty = all).
     pub fn list_statefulsets(&self, selector: &str) -> Result<Vec<StatefulSetView>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "statefulsets",
-            kind: "StatefulSet",
-            name: None,
-        };
-        let url = StatefulSet::url_path(&(), Some(&self.namespace));
-        let mut params = ListParams::default();
-        if !selector.is_empty() {
-            params = params.labels(selector);
-        }
-        let req = Request::new(url).list(&params);
-        let resp = self.execute(req, &target)?;
-        self.check_status(&resp, &target)?;
-        let list: ObjectListItems<StatefulSet> = parse_json(&resp.body, "StatefulSet list")?;
-        list.items
-            .unwrap_or_default()
+        Ok(self
+            .list_statefulsets_scoped(selector, false)?
             .into_iter()
-            .map(|s| sts_view(s, "StatefulSet list"))
-            .collect()
+            .map(|(_, sts)| sts)
+            .collect())
     }
 
     /// One LIST of `K` matching `selector`, in the client's namespace or (`all`) in every
-    /// namespace (`audit`'s reads): the request, the status check and the parse they share.
+    /// namespace, parsed as `K`.
     fn list_scoped<K>(
         &self,
         resource: &str,
@@ -620,6 +559,24 @@ impl Cluster {
     where
         K: kube::Resource<DynamicType = ()> + serde::de::DeserializeOwned,
     {
+        let body = self.list_body::<K>(resource, kind, selector, all)?;
+        let list: ObjectListItems<K> = parse_json(&body, &format!("{kind} list"))?;
+        Ok(list.items.unwrap_or_default())
+    }
+
+    /// Every LIST ess-guard makes: the request (an empty `selector` selects everything), the
+    /// status check (a 403 across all namespaces names none) and the body, left to the caller
+    /// to parse typed ([`Cluster::list_scoped`]) or untyped ([`Cluster::list_secrets`]).
+    fn list_body<K>(
+        &self,
+        resource: &str,
+        kind: &str,
+        selector: &str,
+        all: bool,
+    ) -> Result<Vec<u8>, KubeError>
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
         let target = Target {
             verb: "list",
             resource,
@@ -627,11 +584,14 @@ impl Cluster {
             name: None,
         };
         let url = K::url_path(&(), self.scope(all));
-        let req = Request::new(url).list(&ListParams::default().labels(selector));
+        let mut params = ListParams::default();
+        if !selector.is_empty() {
+            params = params.labels(selector);
+        }
+        let req = Request::new(url).list(&params);
         let resp = self.execute(req, &target)?;
         self.check_list_status(&resp, &target, all)?;
-        let list: ObjectListItems<K> = parse_json(&resp.body, &format!("{kind} list"))?;
-        Ok(list.items.unwrap_or_default())
+        Ok(resp.body)
     }
 
     /// One LIST of ConfigMaps matching `selector`, in the client's namespace or (`all`) in
@@ -678,28 +638,10 @@ impl Cluster {
     /// revision wins. Each record is decoded on its own: one that cannot be read is returned
     /// as an error beside the others. Secret data never appears in errors.
     pub fn list_deployed_releases(&self, all: bool) -> Result<Vec<ListedRelease>, KubeError> {
-        let target = Target {
-            verb: "list",
-            resource: "secrets",
-            kind: "Secret",
-            name: None,
-        };
-        let url = Secret::url_path(&(), self.scope(all));
-        let req =
-            Request::new(url).list(&ListParams::default().labels("owner=helm,status=deployed"));
-        let resp = self.execute(req, &target)?;
-        self.check_list_status(&resp, &target, all)?;
-        // Untyped on purpose (see latest_release).
-        let list: Value = serde_json::from_slice(&resp.body)
-            .map_err(|e| malformed("Secret list", &json_error_position(&e)))?;
-        let items = match list.get("items") {
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(Value::Null) | None => &[],
-            Some(_) => return Err(malformed("Secret list", "\"items\" is not a list")),
-        };
+        let items = self.list_secrets("owner=helm,status=deployed", all)?;
         // (namespace, release) -> (revision, item)
         let mut newest: BTreeMap<(String, String), (u32, &Value)> = BTreeMap::new();
-        for item in items {
+        for item in &items {
             if item.get("type").and_then(Value::as_str) != Some("helm.sh/release.v1") {
                 continue;
             }
@@ -1250,6 +1192,15 @@ fn env_string(env: &dyn Fn(&str) -> Option<OsString>, key: &str) -> Option<Strin
     env(key)
         .and_then(|v| v.into_string().ok())
         .filter(|v| !v.is_empty())
+}
+
+/// A Secret listed by `owner=helm,name=<release>` that is really one of the release's records:
+/// named `<prefix><revision>` (`prefix` = `sh.helm.release.v1.<release>.v`) and of Helm's type.
+/// Its name and revision; `None` for anything else the label selector matched.
+fn release_record<'a>(item: &'a Value, prefix: &str) -> Option<(&'a str, u32)> {
+    let name = item.pointer("/metadata/name").and_then(Value::as_str)?;
+    let rev = name.strip_prefix(prefix)?.parse::<u32>().ok()?;
+    (item.get("type").and_then(Value::as_str) == Some("helm.sh/release.v1")).then_some((name, rev))
 }
 
 fn check_name(name: &str, kind: &str) -> Result<(), KubeError> {
