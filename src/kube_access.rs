@@ -379,38 +379,15 @@ impl Cluster {
 
     /// One GET of the ConfigMap; `Ok(None)` on 404.
     pub fn get_configmap(&self, name: &str) -> Result<Option<ConfigMapView>, KubeError> {
-        let target = Target {
-            verb: "get",
-            resource: "configmaps",
-            kind: "ConfigMap",
-            name: Some(name),
-        };
-        check_name(name, "ConfigMap")?;
-        let url = ConfigMap::url_path(&(), Some(&self.namespace));
-        let req = Request::new(url).get(name, &GetParams::default());
-        let resp = self.execute(req, &target)?;
-        if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
-            return Ok(None);
-        }
-        self.check_status(&resp, &target)?;
         let what = format!("ConfigMap {name:?}");
-        let cm: ConfigMap = parse_json(&resp.body, &what)?;
-        let meta = cm.metadata;
-        let Some(got_name) = meta.name else {
+        let Some(cm) = self.get_configmap_object(&self.namespace, name, &what)? else {
+            return Ok(None);
+        };
+        // The marker read: an answer without a name is not the object asked for.
+        let Some(got_name) = cm.metadata.name.clone() else {
             return Err(malformed(&what, "the object has no metadata.name"));
         };
-        let mut binary_data_keys: Vec<String> =
-            cm.binary_data.unwrap_or_default().into_keys().collect();
-        binary_data_keys.sort();
-        Ok(Some(ConfigMapView {
-            name: got_name,
-            namespace: meta.namespace.unwrap_or_else(|| self.namespace.clone()),
-            labels: meta.labels.unwrap_or_default(),
-            data: cm.data.unwrap_or_default(),
-            binary_data_keys,
-            immutable: cm.immutable.unwrap_or(false),
-            resource_version: meta.resource_version,
-        }))
+        Ok(Some(configmap_view(cm, got_name, &self.namespace)))
     }
 
     /// `true`/`false` if the StatefulSet exists (200/404); an error for anything else.
@@ -686,6 +663,23 @@ impl Cluster {
         namespace: &str,
         name: &str,
     ) -> Result<Option<ConfigMapView>, KubeError> {
+        let what = format!("ConfigMap {namespace}/{name}");
+        let Some(cm) = self.get_configmap_object(namespace, name, &what)? else {
+            return Ok(None);
+        };
+        let name = cm.metadata.name.clone().unwrap_or_else(|| name.to_string());
+        Ok(Some(configmap_view(cm, name, namespace)))
+    }
+
+    /// One GET of ConfigMap `name` in `namespace` (`what` names it in a malformed-answer
+    /// error): the request, the API server's own 404 as `Ok(None)`, the status check (a 403
+    /// names `namespace`) and the typed parse, shared by the marker read and audit's.
+    fn get_configmap_object(
+        &self,
+        namespace: &str,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<ConfigMap>, KubeError> {
         let target = Target {
             verb: "get",
             resource: "configmaps",
@@ -720,10 +714,7 @@ impl Cluster {
             },
             other => other,
         })?;
-        let what = format!("ConfigMap {namespace}/{name}");
-        let cm: ConfigMap = parse_json(&resp.body, &what)?;
-        let name = cm.metadata.name.clone().unwrap_or_else(|| name.to_string());
-        Ok(Some(configmap_view(cm, name, namespace)))
+        parse_json(&resp.body, what).map(Some)
     }
 
     fn scope(&self, all: bool) -> Option<&str> {
