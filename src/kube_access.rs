@@ -31,6 +31,8 @@ use crate::names::{is_dns_label, is_dns_subdomain, is_release_name};
 
 /// Field manager name sent with writes.
 const FIELD_MANAGER: &str = "ess-guard";
+/// How [`Cluster::context`] names the pod's service account, which has no kubeconfig context.
+const IN_CLUSTER: &str = "in-cluster";
 /// Longest server-provided message kept in an error (characters).
 const MAX_MESSAGE: usize = 300;
 
@@ -260,9 +262,9 @@ pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     namespace: String,
     server: String,
-    /// The kubeconfig context used (`in-cluster` for the pod's service account), so that
-    /// reports can say which cluster was read.
-    context: String,
+    /// The kubeconfig context used (`None` for the pod's service account), so that reports can
+    /// say which cluster was read.
+    context: Option<String>,
     timeout: Duration,
     /// HTTP requests sent so far (for `audit`'s report and benchmark).
     calls: std::cell::Cell<u64>,
@@ -357,9 +359,26 @@ impl Cluster {
         })
     }
 
-    /// The kubeconfig context that was used (`in-cluster` without a kubeconfig).
+    /// The kubeconfig context that was used (`in-cluster` without a kubeconfig), for text.
     pub fn context(&self) -> &str {
-        &self.context
+        self.context.as_deref().unwrap_or(IN_CLUSTER)
+    }
+
+    /// The kubeconfig context that was used; `None` in-cluster (the pod's service account).
+    pub fn kubeconfig_context(&self) -> Option<&str> {
+        self.context.as_deref()
+    }
+
+    /// What reading ConfigMap `configmap` here reads, as data for reports: context, API
+    /// server URL, namespace and name. Only names and the URL: no credential of the kubeconfig
+    /// ever goes into it.
+    pub fn read_from(&self, configmap: &str) -> crate::source::ReadFrom {
+        crate::source::ReadFrom {
+            context: self.context.clone(),
+            server: self.server_url(),
+            namespace: self.namespace.clone(),
+            configmap: configmap.to_string(),
+        }
     }
 
     /// How many HTTP requests this client has sent.
@@ -1045,11 +1064,11 @@ fn client_build_error(err: &kube::Error) -> KubeError {
 }
 
 /// Finds the kubeconfig (or in-cluster config) and applies the context; returns the
-/// configuration and the name of the context used.
+/// configuration and the name of the context used (`None` in-cluster).
 async fn resolve_config(
     opts: &ConnectOptions,
     env: &dyn Fn(&str) -> Option<OsString>,
-) -> Result<(kube::Config, String), KubeError> {
+) -> Result<(kube::Config, Option<String>), KubeError> {
     let context = opts
         .context
         .clone()
@@ -1057,7 +1076,7 @@ async fn resolve_config(
         .or_else(|| env_string(env, "HELM_KUBECONTEXT"));
     let kubeconfig = match load_kubeconfig(opts, env)? {
         Some(k) => k,
-        None => return in_cluster_config(env).map(|c| (c, "in-cluster".to_string())),
+        None => return in_cluster_config(env).map(|c| (c, None)),
     };
     let (kubeconfig, source) = kubeconfig;
     let context_name = context
@@ -1070,7 +1089,7 @@ async fn resolve_config(
     };
     kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map(|c| (c, context_name))
+        .map(|c| (c, Some(context_name)))
         .map_err(|e| match e {
             KubeconfigError::CurrentContextNotSet => {
                 KubeError::Config(format!("{source} has no current-context; pass a context"))

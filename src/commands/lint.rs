@@ -30,6 +30,7 @@ pub fn run(args: LintArgs) -> Result<u8, Error> {
         let evaluation = Evaluation {
             current: Current::Known(MarkerState::Absent),
             state_origin: NO_MARKER.to_string(),
+            read_from: None,
             step: None,
             step_origin: "lint",
             readings: Vec::new(),

@@ -11,13 +11,15 @@ use crate::error::Error;
 use crate::facts::{Facts, Origin};
 use crate::guard;
 use crate::rules::Finding;
-use crate::source::MarkerTarget;
+use crate::source::{MarkerTarget, ReadFrom};
 use crate::state::{self, ChartProfile, Current, MarkerState, Step, PROFILE_TABLE};
 
 #[derive(Debug, Serialize)]
 struct Plan {
     state: Current,
     state_origin: String,
+    /// What a live read read, as data (`null` with --state/--state-file).
+    read_from: Option<ReadFrom>,
     /// The chart profile `allowed_next` follows, and why.
     chart_rules: String,
     chart_profiles: Vec<ProfileLine>,
@@ -204,6 +206,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let plan = Plan {
         state: observed.current.clone(),
         state_origin: observed.origin.clone(),
+        read_from: observed.read_from.clone(),
         chart_rules: rules.describe(),
         chart_profiles: PROFILE_TABLE
             .iter()
