@@ -249,7 +249,8 @@ pub struct Output<F: OutputFormat> {
 
 /// A format choice of [`Output`].
 pub trait OutputFormat: ValueEnum + Clone + Send + Sync + 'static {
-    /// The name of the format used without `-o` (`cli_is_consistent` checks it is a choice).
+    /// The name of the format used without `-o` (`each_output_default_is_the_formats_own`
+    /// checks that it parses).
     const DEFAULT: &'static str;
 }
 
