@@ -24,6 +24,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::names::is_release_name;
 
 /// One parameter's value, as Argo CD types it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,20 +291,6 @@ fn inside(dir: &Path, file: &str) -> Result<PathBuf, Error> {
         )));
     }
     Ok(dir.join(p))
-}
-
-/// Helm's release-name rule (a DNS-1123 subdomain of at most 53 characters).
-fn is_release_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 53
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::formats::ReportFormat;
 use crate::state::{ChartProfile, MarkerState, Step};
 
 /// Guards Element Server Suite (matrix-stack) upgrades through the one-way Synapse → MAS
@@ -96,36 +97,34 @@ pub struct ArgocdArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub guard: GuardArgs,
-    #[arg(long, value_enum, default_value_t)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("format", |a| a.help("Output format (the same formats as `check`)")),
+    mut_arg("fail_on", |a| a.help("Lowest severity that fails (exit 1)"))
+)]
 pub struct LintArgs {
     /// HelmRelease manifests: files, directories of YAML files, or `-` for stdin (the default).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Output format (the same formats as `check`).
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: CheckFormat,
-    /// Lowest severity that fails (exit 1).
-    #[arg(long, value_enum, default_value_t)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub output: Output<ReportFormat>,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditFormat {
-    #[default]
     Table,
     Json,
     Prometheus,
+}
+
+impl OutputFormat for AuditFormat {
+    const DEFAULT: &'static str = "table";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -142,25 +141,17 @@ pub struct AuditArgs {
     /// Audit every context of the kubeconfig.
     #[arg(long, conflicts_with = "contexts")]
     pub all_contexts: bool,
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub kubeconfig: KubeconfigArg,
     /// Seconds each API call may take.
+    // Not ClusterArgs' timeout: an audit is not holding up a `helm upgrade`, and its LISTs of
+    // every namespace are larger than one GET, so it waits longer (default 10, not 5).
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: AuditFormat,
-    /// Chart reference used in the printed commands (as for `plan`).
-    #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
-    pub chart: String,
+    #[command(flatten)]
+    pub output: Output<AuditFormat>,
+    #[command(flatten)]
+    pub chart: ChartRefArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -189,6 +180,22 @@ pub struct StateArgs {
     /// Read the marker from the cluster (the default for post-render and plan).
     #[arg(long, conflicts_with_all = ["state", "state_file"])]
     pub live: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The release must already exist on the cluster read: when the marker is absent and no
+    /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
+    /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
+    #[arg(long)]
+    pub expect_release: bool,
+    #[command(flatten)]
+    pub chart: ChartArgs,
+}
+
+/// Which release to read and how to reach its cluster: one definition for every command that
+/// talks to the cluster about a release (through [`StateArgs`], and `markers get` and `recover`
+/// directly).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
     /// Helm release name (else taken from the render's markers Job).
     #[arg(short = 'r', long, value_name = "NAME")]
     pub release: Option<String>,
@@ -199,22 +206,68 @@ pub struct StateArgs {
     // (kube_access reads it after the render).
     #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
-    /// Kubeconfig file (else $KUBECONFIG, ~/.kube/config, in-cluster).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub kubeconfig: KubeconfigArg,
     /// Kubeconfig context.
     #[arg(long, env = "HELM_KUBECONTEXT", value_name = "NAME")]
     pub kube_context: Option<String>,
     /// Bound on every API request, in seconds.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub timeout: u64,
-    /// The release must already exist on the cluster read: when the marker is absent and no
-    /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
-    /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
-    #[arg(long)]
-    pub expect_release: bool,
-    #[command(flatten)]
-    pub chart: ChartArgs,
+}
+
+/// `-n` of the commands that read no render (`markers get`, `recover`).
+const NAMESPACE_WITHOUT_RENDER: &str =
+    "Release namespace (else $HELM_NAMESPACE, then the kubeconfig context's)";
+
+/// `--kubeconfig`, for the release commands ([`ClusterArgs`]) and `audit`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KubeconfigArg {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// `-o/--output FORMAT`, with `--format` kept as an alias: one spelling (kubectl's, conftest's,
+/// helm-diff's) for every command that prints in more than one format.
+// Generic over the format choice. The default comes from `OutputFormat::DEFAULT` rather than
+// clap's `default_value_t`, which keeps the default's name in a static that every instance of a
+// generic struct would share.
+#[derive(Debug, Clone, Args)]
+pub struct Output<F: OutputFormat> {
+    /// Output format.
+    #[arg(
+        short = 'o',
+        long = "output",
+        visible_alias = "format",
+        value_name = "FORMAT",
+        value_parser = clap::builder::EnumValueParser::<F>::new(),
+        default_value = F::DEFAULT
+    )]
+    pub format: F,
+}
+
+/// A format choice of [`Output`].
+pub trait OutputFormat: ValueEnum + Clone + Send + Sync + 'static {
+    /// The name of the format used without `-o` (`each_output_default_is_the_formats_own`
+    /// checks that it parses).
+    const DEFAULT: &'static str;
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FailOnArgs {
+    /// Lowest severity that rejects.
+    #[arg(long, value_enum, default_value_t)]
+    pub fail_on: FailOnArg,
+}
+
+/// `--chart`: the chart reference `plan` and `audit` print in their `helm upgrade` commands.
+#[derive(Debug, Clone, Args)]
+pub struct ChartRefArg {
+    /// Chart reference used in the printed commands.
+    #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
+    pub chart: String,
 }
 
 /// Which chart's marker rules decide when the input hides them (Helm 3 hides the markers Job;
@@ -280,15 +333,20 @@ pub enum FailOnArg {
     Warning,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum CheckFormat {
-    #[default]
-    Text,
-    Json,
-    Sarif,
-    Junit,
-    Github,
-    Gitlab,
+/// `check` and `lint` choose among the report formats themselves: the names are the library's
+/// ([`ReportFormat::name`]), so there is no second list of them here.
+impl ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ReportFormat::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl OutputFormat for ReportFormat {
+    const DEFAULT: &'static str = "text";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -303,19 +361,10 @@ pub struct CheckArgs {
     pub state_map: Option<PathBuf>,
     #[command(flatten)]
     pub intent: IntentArgs,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: CheckFormat,
-    /// Lowest severity that rejects.
-    #[arg(long, value_enum, default_value_t)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub output: Output<ReportFormat>,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
     /// Also print the unified diff of what post-render would change.
     #[arg(long)]
     pub show_changes: bool,
@@ -369,13 +418,24 @@ impl From<&StateArgs> for crate::request::StateRequest {
             state: a.state,
             state_file: a.state_file.clone(),
             live: a.live,
-            release: a.release.clone(),
-            namespace: a.namespace.clone(),
-            kubeconfig: a.kubeconfig.clone(),
-            kube_context: a.kube_context.clone(),
-            timeout: a.timeout,
             expect_release: a.expect_release,
             chart: (&a.chart).into(),
+            ..(&a.cluster).into()
+        }
+    }
+}
+
+/// `markers get` and `recover` only reach the cluster: the rest of the request is the default
+/// (no stated marker, no chart override).
+impl From<&ClusterArgs> for crate::request::StateRequest {
+    fn from(a: &ClusterArgs) -> Self {
+        crate::request::StateRequest {
+            release: a.release.clone(),
+            namespace: a.namespace.clone(),
+            kubeconfig: a.kubeconfig.kubeconfig.clone(),
+            kube_context: a.kube_context.clone(),
+            timeout: a.timeout,
+            ..Default::default()
         }
     }
 }
@@ -411,25 +471,17 @@ impl From<&IntentArgs> for crate::request::IntentRequest {
     }
 }
 
+impl From<FailOnArgs> for crate::engine::FailOn {
+    fn from(f: FailOnArgs) -> Self {
+        f.fail_on.into()
+    }
+}
+
 impl From<FailOnArg> for crate::engine::FailOn {
     fn from(f: FailOnArg) -> Self {
         match f {
             FailOnArg::Error => crate::engine::FailOn::Error,
             FailOnArg::Warning => crate::engine::FailOn::Warning,
-        }
-    }
-}
-
-impl From<CheckFormat> for crate::formats::ReportFormat {
-    fn from(f: CheckFormat) -> Self {
-        use crate::formats::ReportFormat;
-        match f {
-            CheckFormat::Text => ReportFormat::Text,
-            CheckFormat::Json => ReportFormat::Json,
-            CheckFormat::Sarif => ReportFormat::Sarif,
-            CheckFormat::Junit => ReportFormat::Junit,
-            CheckFormat::Github => ReportFormat::Github,
-            CheckFormat::Gitlab => ReportFormat::Gitlab,
         }
     }
 }
@@ -454,11 +506,12 @@ pub struct PostRenderArgs {
     /// manifests are still written to stdout.
     #[arg(long)]
     pub explain: bool,
-    #[arg(long, value_enum, default_value_t)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("format", |a| a.help("Output format of the merged values")))]
 pub struct ValuesArgs {
     #[command(flatten)]
     pub values: ValueFlags,
@@ -476,25 +529,20 @@ pub struct ValuesArgs {
     /// Add what the migration requires and can be added safely (the password schemes).
     #[arg(long)]
     pub fix: bool,
-    /// Output format of the merged values.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: ValuesFormat,
-    #[arg(long, value_enum, default_value_t)]
-    pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub output: Output<ValuesFormat>,
+    #[command(flatten)]
+    pub fail_on: FailOnArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValuesFormat {
-    #[default]
     Yaml,
     Json,
+}
+
+impl OutputFormat for ValuesFormat {
+    const DEFAULT: &'static str = "yaml";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -503,19 +551,10 @@ pub struct PlanArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub values: ValueFlags,
-    /// Chart reference used in the printed command.
-    #[arg(long, default_value = "oci://ghcr.io/element-hq/ess-helm/matrix-stack")]
-    pub chart: String,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: ValuesFormat,
+    #[command(flatten)]
+    pub chart: ChartRefArg,
+    #[command(flatten)]
+    pub output: Output<ValuesFormat>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -527,26 +566,26 @@ pub struct MarkersArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum MarkersAction {
     /// Print the live marker and its labels.
+    #[command(
+        mut_arg("release", |a| a.help("Helm release name (required: the ConfigMap is <release>-markers)")),
+        mut_arg("namespace", |a| a.help(NAMESPACE_WITHOUT_RENDER))
+    )]
     Get {
         #[command(flatten)]
-        state: StateArgs,
-        /// Output format.
-        #[arg(
-            short = 'o',
-            long = "output",
-            visible_alias = "format",
-            value_name = "FORMAT",
-            value_enum,
-            default_value_t
-        )]
-        format: ValuesFormat,
+        cluster: ClusterArgs,
+        #[command(flatten)]
+        output: Output<ValuesFormat>,
     },
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("release", |a| a.help("Helm release name (else the one the Synapse StatefulSets are labelled with)")),
+    mut_arg("namespace", |a| a.help(NAMESPACE_WITHOUT_RENDER))
+)]
 pub struct RecoverArgs {
     #[command(flatten)]
-    pub state: StateArgs,
+    pub cluster: ClusterArgs,
     /// Patch the StatefulSets (default: only print what would be done).
     #[arg(long)]
     pub apply: bool,
@@ -554,24 +593,19 @@ pub struct RecoverArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RulesArgs {
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long = "output",
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub format: RulesFormat,
+    #[command(flatten)]
+    pub output: Output<RulesFormat>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RulesFormat {
-    #[default]
     Text,
     Markdown,
     Json,
+}
+
+impl OutputFormat for RulesFormat {
+    const DEFAULT: &'static str = "text";
 }
 
 #[derive(Debug, Clone, Args)]
@@ -606,27 +640,33 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// The output format `args` parse to, by its variant name.
+    fn format_of(args: &[&str]) -> String {
+        let cli =
+            Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
+        match cli.command {
+            Command::Check(a) => format!("{:?}", a.output.format),
+            Command::Lint(a) => format!("{:?}", a.output.format),
+            Command::Values(a) => format!("{:?}", a.output.format),
+            Command::Plan(a) => format!("{:?}", a.output.format),
+            Command::Markers(MarkersArgs {
+                action: MarkersAction::Get { output, .. },
+            }) => format!("{:?}", output.format),
+            Command::Rules(a) => format!("{:?}", a.output.format),
+            Command::Diff(a) => format!("{:?}", a.output.format),
+            Command::Audit(a) => format!("{:?}", a.output.format),
+            other => panic!("{other:?} has no output format"),
+        }
+    }
+
     /// One spelling for the output format in every command that has one: `-o`/`--output` as in
     /// kubectl, conftest and helm-diff, with `--format` kept as an alias.
     #[test]
     fn every_format_choice_takes_o_output_and_format() {
-        let format_of = |args: &[&str]| -> String {
-            let cli = Cli::try_parse_from(args)
-                .unwrap_or_else(|e| panic!("{args:?} does not parse: {e}"));
-            match cli.command {
-                Command::Check(a) => format!("{:?}", a.format),
-                Command::Values(a) => format!("{:?}", a.format),
-                Command::Plan(a) => format!("{:?}", a.format),
-                Command::Markers(MarkersArgs {
-                    action: MarkersAction::Get { format, .. },
-                }) => format!("{format:?}"),
-                Command::Rules(a) => format!("{:?}", a.format),
-                Command::Diff(a) => format!("{:?}", a.output),
-                other => panic!("{other:?} has no output format"),
-            }
-        };
         for (command, value, expected) in [
             (&["check"][..], "json", "Json"),
+            (&["lint"][..], "sarif", "Sarif"),
+            (&["audit"][..], "prometheus", "Prometheus"),
             (&["values"][..], "json", "Json"),
             (&["plan"][..], "json", "Json"),
             (&["markers", "get"][..], "json", "Json"),
@@ -645,6 +685,63 @@ mod tests {
             joined.push(&equals);
             assert_eq!(format_of(&joined), expected, "{joined:?}");
         }
+    }
+
+    /// Without `-o`, every command prints its first format (the one `--help` shows as default):
+    /// `Output` takes the default from `OutputFormat::DEFAULT`, not from the enum.
+    #[test]
+    fn each_output_default_is_the_formats_own() {
+        for (command, expected) in [
+            (&["check"][..], "Text"),
+            (&["lint"][..], "Text"),
+            (&["values"][..], "Yaml"),
+            (&["plan"][..], "Yaml"),
+            (&["markers", "get"][..], "Yaml"),
+            (&["rules"][..], "Text"),
+            (&["audit"][..], "Table"),
+            (&["diff", "a.yaml", "b.yaml"][..], "Unified"),
+        ] {
+            let mut args = vec!["ess-guard"];
+            args.extend_from_slice(command);
+            assert_eq!(format_of(&args), expected, "{args:?}");
+        }
+    }
+
+    /// A flag that changes nothing is a lie in `--help`: the chart flags are offered only by the
+    /// commands whose verdict reads them (through `ChartRequest`), and the stated-marker flags
+    /// only by those that decide on a marker.
+    #[test]
+    fn chart_and_state_flags_only_where_they_change_the_decision() {
+        fn commands_with(cmd: &clap::Command, id: &str, prefix: &str, out: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{prefix}{}", sub.get_name());
+                if sub.get_arguments().any(|a| a.get_id() == id) {
+                    out.push(name.clone());
+                }
+                commands_with(sub, id, &format!("{name} "), out);
+            }
+        }
+        let deciders = ["argocd", "check", "diff", "plan", "post-render", "values"];
+        for id in [
+            "chart_profile",
+            "chart_version",
+            "state",
+            "state_file",
+            "expect_release",
+        ] {
+            let mut found = Vec::new();
+            commands_with(&Cli::command(), id, "", &mut found);
+            found.sort();
+            assert_eq!(found, deciders, "--{id}");
+        }
+        // The cluster flags are where every live reader needs them.
+        let mut found = Vec::new();
+        commands_with(&Cli::command(), "kube_context", "", &mut found);
+        found.sort();
+        let mut live = deciders.to_vec();
+        live.extend(["markers get", "recover"]);
+        live.sort();
+        assert_eq!(found, live);
     }
 
     #[test]
@@ -678,16 +775,8 @@ pub struct DiffArgs {
     /// The new render, in the same forms (only one side can be `-`).
     #[arg(value_name = "NEW")]
     pub new: Option<String>,
-    /// Output format.
-    #[arg(
-        short = 'o',
-        long,
-        visible_alias = "format",
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t
-    )]
-    pub output: DiffOutputArg,
+    #[command(flatten)]
+    pub output: Output<DiffOutputArg>,
     /// Lines of context around each change (unified output).
     #[arg(short = 'U', long = "context", value_name = "N", default_value_t = 3)]
     pub context: usize,
@@ -727,12 +816,15 @@ pub struct DiffArgs {
 }
 
 /// `diff --output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiffOutputArg {
-    #[default]
     Unified,
     Summary,
     Json,
+}
+
+impl OutputFormat for DiffOutputArg {
+    const DEFAULT: &'static str = "unified";
 }
 
 /// `diff --color`.
@@ -750,7 +842,7 @@ impl From<&DiffArgs> for crate::diff::DiffRequest {
         crate::diff::DiffRequest {
             old: a.old.clone(),
             new: a.new.clone(),
-            output: match a.output {
+            output: match a.output.format {
                 DiffOutputArg::Unified => DiffOutput::Unified,
                 DiffOutputArg::Summary => DiffOutput::Summary,
                 DiffOutputArg::Json => DiffOutput::Json,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::facts::{Facts, Requested};
 use crate::rules::{Finding, RuleId, Severity};
-use crate::source::Observed;
+use crate::source::{Observed, ReadFrom};
 use crate::state::{
     self, ChartProfile, ChartRule, Current, ManagedBy, MarkerReading, MarkerState, Refusal, Step,
     Transition,
@@ -24,6 +24,9 @@ pub enum Verdict {
 pub struct Evaluation {
     pub current: Current,
     pub state_origin: String,
+    /// What a live read read (context, server, namespace, ConfigMap), as data; `null` when the
+    /// state did not come from a cluster.
+    pub read_from: Option<ReadFrom>,
     /// The step the decision was made for (None when no marker applies, or when the reading
     /// stayed ambiguous).
     pub step: Option<Step>,
@@ -414,6 +417,7 @@ pub fn evaluate(
     Ok(Evaluation {
         current,
         state_origin: observed.origin.clone(),
+        read_from: observed.read_from.clone(),
         step,
         step_origin,
         readings: if several { readings } else { Vec::new() },

@@ -23,6 +23,7 @@ pub mod input;
 pub mod kube_access;
 pub mod live;
 pub mod manifest;
+pub mod names;
 pub mod output;
 pub mod parallel;
 pub mod policy;

@@ -11,7 +11,7 @@ use crate::facts::{InputNote, Requested};
 use crate::kube_access::{Cluster, ConnectOptions, KubeError};
 use crate::request::StateRequest;
 use crate::rules::RuleId;
-use crate::source::{ConfigMapFacts, MarkerTarget, Observed, StateSource};
+use crate::source::{ConfigMapFacts, MarkerTarget, Observed, ReadFrom, StateSource};
 use crate::state::{Current, MarkerReading, MarkerState, Step};
 
 /// The escape hatch every cluster error names.
@@ -79,10 +79,15 @@ impl StateSource for LiveState {
             ))
         })?;
         let cluster = connect(&self.options_for(target))?;
-        let origin = crate::wrong_cluster::describe_read(&cluster, &configmap);
+        let read_from = cluster.read_from(&configmap);
         match cluster.get_configmap(&configmap) {
-            Ok(Some(cm)) => Ok(ConfigMapFacts::from(&cm).into_observed(origin)),
-            Ok(None) => absent_or_legacy(&cluster, target, origin, &configmap, self.expect_release),
+            Ok(Some(cm)) => Ok(Observed::read_live(
+                ConfigMapFacts::from(&cm).into_reading(),
+                read_from,
+            )),
+            Ok(None) => {
+                absent_or_legacy(&cluster, target, read_from, &configmap, self.expect_release)
+            }
             Err(e) => Err(state_error(&e)),
         }
     }
@@ -95,11 +100,11 @@ impl StateSource for LiveState {
 fn absent_or_legacy(
     cluster: &Cluster,
     target: &MarkerTarget,
-    origin: String,
+    read_from: ReadFrom,
     configmap: &str,
     expect_release: bool,
 ) -> Result<Observed, Error> {
-    let mut observed = Observed::read(MarkerReading::NoConfigMap, origin);
+    let mut observed = Observed::read_live(MarkerReading::NoConfigMap, read_from);
     let Some(release) = &target.release else {
         if expect_release {
             return Err(crate::wrong_cluster::release_required(configmap));

@@ -23,6 +23,7 @@
 
 use serde_json::{json, Value};
 
+use crate::names::is_dns_label;
 use crate::state::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, MARKER_KEY};
 
 /// The user the namespace controller deletes a terminating namespace's objects as.
@@ -148,15 +149,28 @@ fn marker_policy(opts: &PolicyOptions) -> Value {
 }
 
 fn marker_binding(opts: &PolicyOptions) -> Value {
+    binding(MARKER_POLICY, None, opts)
+}
+
+/// A binding of `policy` (named like it), with the options' actions and namespaces; `param_ref`
+/// for a policy that reads a parameter. The two bindings differ only there, so they are built
+/// by one function and cannot drift apart on scope or actions.
+fn binding(policy: &str, param_ref: Option<Value>, opts: &PolicyOptions) -> Value {
+    let mut spec = serde_json::Map::new();
+    spec.insert("policyName".into(), json!(policy));
+    if let Some(param_ref) = param_ref {
+        spec.insert("paramRef".into(), param_ref);
+    }
+    spec.insert("validationActions".into(), validation_actions(opts));
+    spec.insert(
+        "matchResources".into(),
+        json!({"namespaceSelector": namespace_selector(opts)}),
+    );
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": MARKER_POLICY, "labels": labels()},
-        "spec": {
-            "policyName": MARKER_POLICY,
-            "validationActions": validation_actions(opts),
-            "matchResources": {"namespaceSelector": namespace_selector(opts)},
-        },
+        "metadata": {"name": policy, "labels": labels()},
+        "spec": spec,
     })
 }
 
@@ -207,20 +221,11 @@ fn job_policy(opts: &PolicyOptions) -> Value {
 }
 
 fn job_binding(opts: &PolicyOptions) -> Value {
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": JOB_POLICY, "labels": labels()},
-        "spec": {
-            "policyName": JOB_POLICY,
-            "paramRef": {
-                "selector": {"matchLabels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
-                "parameterNotFoundAction": "Allow",
-            },
-            "validationActions": validation_actions(opts),
-            "matchResources": {"namespaceSelector": namespace_selector(opts)},
-        },
-    })
+    let param_ref = json!({
+        "selector": {"matchLabels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
+        "parameterNotFoundAction": "Allow",
+    });
+    binding(JOB_POLICY, Some(param_ref), opts)
 }
 
 /// Checks the options: names must be DNS labels (they end up in selectors and CEL).
@@ -237,15 +242,6 @@ pub fn validate(opts: &PolicyOptions) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// The four objects, in apply order (each policy before its binding).

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
@@ -23,6 +24,35 @@ pub struct MarkerTarget {
     pub release: Option<String>,
 }
 
+/// What a live read of the marker read, as data: the kubeconfig context, the API server URL,
+/// the namespace and the ConfigMap. Reports carry it beside the prose [`Observed::origin`]
+/// (JSON `read_from`), so a pipeline can check that ess-guard read the release's own cluster
+/// without parsing text. Only names and the URL: never a token, a certificate or Secret data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadFrom {
+    /// The kubeconfig context used; `None` for a pod's service account (in-cluster).
+    pub context: Option<String>,
+    /// The API server URL, without a trailing slash.
+    pub server: String,
+    pub namespace: String,
+    /// The marker ConfigMap's name (`<release>-markers`).
+    pub configmap: String,
+}
+
+/// `ConfigMap <ns>/<name> at <server> (context <ctx>)`: the origin every live report names.
+impl std::fmt::Display for ReadFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ConfigMap {}/{} at {} (context {})",
+            self.namespace,
+            self.configmap,
+            self.server,
+            self.context.as_deref().unwrap_or("in-cluster")
+        )
+    }
+}
+
 /// The stored state and how it was learnt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -34,6 +64,8 @@ pub struct Observed {
     pub reading: Option<MarkerReading>,
     /// For reports: `--state`, `file cm.yaml`, `ConfigMap ess/ess-markers at https://…`.
     pub origin: String,
+    /// The cluster read, as data (`None` when the state did not come from a cluster).
+    pub read_from: Option<ReadFrom>,
     pub notes: Vec<InputNote>,
 }
 
@@ -57,6 +89,7 @@ impl StateSource for FixedState {
             current: Current::Known(self.0),
             reading: None,
             origin: "--state".to_string(),
+            read_from: None,
             notes: Vec::new(),
         })
     }
@@ -187,7 +220,17 @@ impl Observed {
             current: reading.current(),
             reading: Some(reading),
             origin: origin.into(),
+            read_from: None,
             notes: Vec::new(),
+        }
+    }
+
+    /// What a read of the marker ConfigMap on a cluster gave: the origin is the prose form of
+    /// `read_from`, so text and JSON reports cannot name different things.
+    pub fn read_live(reading: MarkerReading, read_from: ReadFrom) -> Observed {
+        Observed {
+            read_from: Some(read_from.clone()),
+            ..Observed::read(reading, read_from.to_string())
         }
     }
 
@@ -197,6 +240,7 @@ impl Observed {
             current: Current::Known(state),
             reading: None,
             origin: origin.into(),
+            read_from: None,
             notes: Vec::new(),
         }
     }
@@ -265,5 +309,54 @@ mod tests {
             "binaryData": {MARKER_KEY: "bGVnYWN5X2F1dGg="}}));
         assert_eq!(observed.current, Current::BinaryOnly);
         assert!(ConfigMapFacts::from_value(&json!({"kind": "Secret"})).is_err());
+    }
+
+    /// A live read carries what it read as data, and its prose origin is made from the same
+    /// record; the JSON has exactly the four names (nothing from the kubeconfig's credentials).
+    #[test]
+    fn a_live_read_names_what_it_read_as_data_and_as_text() {
+        let read_from = ReadFrom {
+            context: Some("prod".into()),
+            server: "https://10.0.0.1:6443".into(),
+            namespace: "ess".into(),
+            configmap: "ess-markers".into(),
+        };
+        let observed = Observed::read_live(MarkerReading::NoConfigMap, read_from.clone());
+        assert_eq!(
+            observed.origin,
+            "ConfigMap ess/ess-markers at https://10.0.0.1:6443 (context prod)"
+        );
+        assert_eq!(observed.read_from.as_ref(), Some(&read_from));
+        assert_eq!(observed.current, Current::Known(MarkerState::Absent));
+        assert_eq!(
+            serde_json::to_value(&read_from).expect("JSON"),
+            json!({"context": "prod", "server": "https://10.0.0.1:6443",
+                   "namespace": "ess", "configmap": "ess-markers"})
+        );
+        let in_cluster = ReadFrom {
+            context: None,
+            ..read_from
+        };
+        assert!(in_cluster.to_string().ends_with("(context in-cluster)"));
+        assert_eq!(
+            serde_json::to_value(&in_cluster).expect("JSON")["context"],
+            Value::Null
+        );
+        // Stated and file states name no cluster.
+        assert_eq!(
+            FixedState(MarkerState::LegacyAuth)
+                .observe(&MarkerTarget {
+                    configmap: None,
+                    namespace: None,
+                    release: None,
+                })
+                .expect("stated")
+                .read_from,
+            None
+        );
+        assert_eq!(
+            read(json!({"kind": "ConfigMap", "metadata": {"name": "m"}})).read_from,
+            None
+        );
     }
 }

@@ -148,6 +148,7 @@ mod tests {
         let mut e = Evaluation {
             current: MarkerState::LegacyAuth.into(),
             state_origin: "test".into(),
+            read_from: None,
             step: None,
             step_origin: "render",
             readings: Vec::new(),

@@ -4,7 +4,8 @@
 //! allowed. Two defences live here:
 //!
 //! * every live read is described the same way — context, API server URL, namespace and
-//!   ConfigMap — so each report says which cluster was read ([`describe_read`]);
+//!   ConfigMap, as data and as text ([`crate::source::ReadFrom`], made by
+//!   [`Cluster::read_from`]) — so each report says which cluster was read;
 //! * when the marker is absent, the release's Helm history (Secrets labelled
 //!   `owner=helm,name=<release>`) is looked up on the same cluster ([`check_release`]): none
 //!   there means the read probably went to the wrong cluster. By default that is a warning
@@ -15,16 +16,6 @@ use crate::error::Error;
 use crate::facts::InputNote;
 use crate::kube_access::Cluster;
 use crate::rules::RuleId;
-
-/// `ConfigMap <ns>/<name> at <server> (context <ctx>)`: the origin every live report names.
-pub fn describe_read(cluster: &Cluster, configmap: &str) -> String {
-    format!(
-        "ConfigMap {}/{configmap} at {} (context {})",
-        cluster.namespace(),
-        cluster.server_url(),
-        cluster.context()
-    )
-}
 
 /// How to point ess-guard at the release's cluster, for messages.
 const POINT_AT_CLUSTER: &str = "point ess-guard at the release's cluster with --kube-context/--kubeconfig and --namespace (under Helm or helmfile: --post-renderer-args=--kube-context=<context>; in Argo CD: the sidecar's kubeconfig)";

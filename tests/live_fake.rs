@@ -281,6 +281,102 @@ fn post_render_and_check_for_every_stored_state() {
     }
 }
 
+/// The JSON reports of `check` and `plan` name what was read as data (issue 15: context, API
+/// server URL, namespace, ConfigMap), the same as the text's origin, with nothing of the
+/// kubeconfig's credentials; an offline state names no cluster.
+#[test]
+fn json_reports_name_what_was_read() {
+    for state in ["legacy_auth", "absent"] {
+        let server = fake_with_state(state);
+        let kubeconfig = kc(&server);
+        let want = json!({"context": "fake", "server": server.url(),
+                          "namespace": "ess", "configmap": "ess-markers"});
+
+        let run = check_live(&kubeconfig, "step1", &["-o", "json"]);
+        assert!(run.code <= 1, "{state}: {}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).expect("check JSON");
+        let input = &v["inputs"][0];
+        assert_eq!(input["read_from"], want, "{state}");
+        assert_eq!(
+            input["state_origin"],
+            json!(format!(
+                "ConfigMap ess/ess-markers at {} (context fake)",
+                server.url()
+            )),
+            "{state}"
+        );
+        assert!(!run.stdout.contains(fake_apiserver::TOKEN), "{state}");
+
+        let run = ess_guard(
+            &[
+                "plan",
+                "--kubeconfig",
+                &kubeconfig,
+                "-r",
+                "ess",
+                "-n",
+                "ess",
+                "-o",
+                "json",
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(run.code, 0, "{state}: {}", run.stderr);
+        let v: Value = serde_json::from_str(&run.stdout).expect("plan JSON");
+        assert_eq!(v["read_from"], want, "{state}");
+        assert!(!run.stdout.contains(fake_apiserver::TOKEN), "{state}");
+    }
+
+    // The namespace is the one really read (here -n, over the render's `ess` and the
+    // context's `ctx`).
+    let server = FakeApiServer::start(Behaviour::normal().context_namespace("ctx"));
+    server.put_configmap("other", markers_cm(Some("legacy_auth")));
+    let step1 = path_str(&render_path("step1"));
+    let kubeconfig = kc(&server);
+    let run = ess_guard(
+        &[
+            "check",
+            "--live",
+            "--kubeconfig",
+            &kubeconfig,
+            "-r",
+            "ess",
+            "-n",
+            "other",
+            "-o",
+            "json",
+            &step1,
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).expect("check JSON");
+    assert_eq!(v["inputs"][0]["read_from"]["namespace"], "other");
+    assert_eq!(
+        server.requests()[0].path,
+        "/api/v1/namespaces/other/configmaps/ess-markers"
+    );
+
+    // Stated offline: no cluster was read.
+    let run = ess_guard(
+        &[
+            "check",
+            "--state",
+            "legacy_auth",
+            "-o",
+            "json",
+            &path_str(&render_path("step1")),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).expect("check JSON");
+    assert_eq!(v["inputs"][0]["read_from"], Value::Null);
+}
+
 #[test]
 fn request_is_the_plain_get_of_the_marker() {
     let server = fake_with_state("legacy_auth");

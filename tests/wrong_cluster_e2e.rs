@@ -223,6 +223,12 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
         v["inputs"][0]["state_origin"],
         json!(format!("ConfigMap ess/ess-markers at {staging}"))
     );
+    // …and the same as data, for a pipeline to check which cluster was read.
+    assert_eq!(
+        v["inputs"][0]["read_from"],
+        json!({"context": "staging", "server": c.staging.url(),
+               "namespace": "ess", "configmap": "ess-markers"})
+    );
     assert!(v["inputs"][0]["rules"]
         .as_array()
         .expect("rules")

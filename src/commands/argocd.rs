@@ -28,12 +28,12 @@ pub fn run(mut args: ArgocdArgs) -> Result<u8, Error> {
         &|k| std::env::var(k).ok(),
         &env_keys,
         &args.dir,
-        args.state.release.as_deref(),
-        args.state.namespace.as_deref(),
+        args.state.cluster.release.as_deref(),
+        args.state.cluster.namespace.as_deref(),
     )?;
     // The live read looks for this release's marker in this namespace.
-    args.state.release = Some(request.release.clone());
-    args.state.namespace = Some(request.namespace.clone());
+    args.state.cluster.release = Some(request.release.clone());
+    args.state.cluster.namespace = Some(request.namespace.clone());
 
     let rendered = helm_template(&args.helm, &request, &args.dir)?;
     let name = format!("helm template {}", request.chart);

@@ -10,7 +10,7 @@ use crate::kube_access::{self, Cluster, ConnectOptions};
 
 pub fn run(args: AuditArgs) -> Result<u8, Error> {
     let contexts: Vec<Option<String>> = if args.all_contexts {
-        let names = kube_access::context_names(args.kubeconfig.as_deref())
+        let names = kube_access::context_names(args.kubeconfig.kubeconfig.as_deref())
             .map_err(|e| Error::State(format!("cannot list the kubeconfig's contexts: {e}")))?;
         if names.is_empty() {
             return Err(Error::Usage(
@@ -27,7 +27,7 @@ pub fn run(args: AuditArgs) -> Result<u8, Error> {
         .into_iter()
         .map(|context| audit_one(&args, context))
         .collect();
-    let out = match args.format {
+    let out = match args.output.format {
         AuditFormat::Table => audit::table(&clusters),
         AuditFormat::Json => audit::json(&clusters).map_err(Error::Output)?,
         AuditFormat::Prometheus => audit::prometheus(&clusters),
@@ -47,7 +47,7 @@ pub fn run(args: AuditArgs) -> Result<u8, Error> {
 
 fn audit_one(args: &AuditArgs, context: Option<String>) -> ClusterAudit {
     let opts = ConnectOptions {
-        kubeconfig: args.kubeconfig.clone(),
+        kubeconfig: args.kubeconfig.kubeconfig.clone(),
         context: context.clone(),
         namespace: args.namespace.clone(),
         timeout: Duration::from_secs(args.timeout.max(1)),
@@ -75,7 +75,7 @@ fn audit_one(args: &AuditArgs, context: Option<String>) -> ClusterAudit {
     if !args.all_namespaces {
         result.scope = format!("namespace {}", cluster.namespace());
     }
-    match audit::audit_cluster(&cluster, args.all_namespaces, &args.chart) {
+    match audit::audit_cluster(&cluster, args.all_namespaces, &args.chart.chart) {
         Ok(releases) => result.releases = releases,
         Err(e) => result.error = Some(e.to_string()),
     }

@@ -116,7 +116,7 @@ pub fn run(mut args: CheckArgs) -> Result<u8, Error> {
         }
     }
     if !reports.is_empty() {
-        let text = crate::formats::render(args.format.into(), &reports);
+        let text = crate::formats::render(args.output.format, &reports);
         crate::output::write_stdout(text.as_bytes())?;
     }
     if !diffs.is_empty() {

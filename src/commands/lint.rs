@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::{CheckFormat, LintArgs};
+use crate::cli::LintArgs;
 use crate::engine::{Evaluation, FailOn, Verdict};
 use crate::error::{Error, EXIT_REJECTED};
+use crate::formats::ReportFormat;
 use crate::report::InputReport;
 use crate::state::{Current, MarkerState};
 
@@ -29,6 +30,7 @@ pub fn run(args: LintArgs) -> Result<u8, Error> {
         let evaluation = Evaluation {
             current: Current::Known(MarkerState::Absent),
             state_origin: NO_MARKER.to_string(),
+            read_from: None,
             step: None,
             step_origin: "lint",
             readings: Vec::new(),
@@ -50,10 +52,10 @@ pub fn run(args: LintArgs) -> Result<u8, Error> {
             args.inputs.join(", ")
         )));
     }
-    let out = match args.format {
+    let out = match args.output.format {
         // The check text report speaks of markers and steps; lint has neither.
-        CheckFormat::Text => text(&reports),
-        other => crate::formats::render(other.into(), &reports),
+        ReportFormat::Text => text(&reports),
+        other => crate::formats::render(other, &reports),
     };
     crate::output::write_stdout(out.as_bytes())?;
     Ok(if reports.iter().any(InputReport::rejected) {

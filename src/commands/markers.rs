@@ -11,29 +11,25 @@ use crate::source::{ConfigMapFacts, Observed};
 use crate::state::{MarkerReading, MARKER_KEY};
 
 pub fn run(args: MarkersArgs) -> Result<u8, Error> {
-    let MarkersAction::Get { state, format } = args.action;
-    let release = state.release.clone().ok_or_else(|| {
+    let MarkersAction::Get { cluster, output } = args.action;
+    let release = cluster.release.clone().ok_or_else(|| {
         Error::Usage("markers get needs --release NAME (the ConfigMap is <release>-markers)".into())
     })?;
     let name = format!("{release}-markers");
-    let cluster = live::connect(&live::connect_options(&(&state).into()))?;
+    let cluster = live::connect(&live::connect_options(&(&cluster).into()))?;
     let cm = cluster
         .get_configmap(&name)
         .map_err(|e| live::state_error(&e))?;
-    let origin = format!(
-        "ConfigMap {}/{name} at {}",
-        cluster.namespace(),
-        cluster.server_url()
-    );
     // The one reader, and the engine's classification: the same verdict and rule ids as
     // post-render, check, values and plan give for this ConfigMap.
-    let observed = match &cm {
-        Some(cm) => ConfigMapFacts::from(cm).into_observed(origin),
-        None => Observed::read(MarkerReading::NoConfigMap, origin),
+    let reading = match &cm {
+        Some(cm) => ConfigMapFacts::from(cm).into_reading(),
+        None => MarkerReading::NoConfigMap,
     };
+    let observed = Observed::read_live(reading, cluster.read_from(&name));
     let value = cm.as_ref().and_then(|c| c.data.get(MARKER_KEY)).cloned();
     let findings = engine::classify(&observed);
-    let out = match format {
+    let out = match output.format {
         ValuesFormat::Json => {
             let json = serde_json::json!({
                 "server": cluster.server_url(),

@@ -11,13 +11,15 @@ use crate::error::Error;
 use crate::facts::{Facts, Origin};
 use crate::guard;
 use crate::rules::Finding;
-use crate::source::MarkerTarget;
+use crate::source::{MarkerTarget, ReadFrom};
 use crate::state::{self, ChartProfile, Current, MarkerState, Step, PROFILE_TABLE};
 
 #[derive(Debug, Serialize)]
 struct Plan {
     state: Current,
     state_origin: String,
+    /// What a live read read, as data (`null` with --state/--state-file).
+    read_from: Option<ReadFrom>,
     /// The chart profile `allowed_next` follows, and why.
     chart_rules: String,
     chart_profiles: Vec<ProfileLine>,
@@ -134,10 +136,10 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let rules = RulesFrom::of(&chart_facts);
     let profile = rules.profile();
     let source = guard::state_source(&(&args.state).into(), true)?;
-    let release = args.state.release.clone();
+    let release = args.state.cluster.release.clone();
     let target = MarkerTarget {
         configmap: release.as_ref().map(|r| format!("{r}-markers")),
-        namespace: args.state.namespace.clone(),
+        namespace: args.state.cluster.namespace.clone(),
         release: release.clone(),
     };
     let observed = source.observe(&target)?;
@@ -154,6 +156,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     // As the live source resolves it (`-n`, then $HELM_NAMESPACE), for the printed command.
     let namespace = args
         .state
+        .cluster
         .namespace
         .clone()
         .or_else(|| {
@@ -203,6 +206,7 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
     let plan = Plan {
         state: observed.current.clone(),
         state_origin: observed.origin.clone(),
+        read_from: observed.read_from.clone(),
         chart_rules: rules.describe(),
         chart_profiles: PROFILE_TABLE
             .iter()
@@ -218,11 +222,19 @@ pub fn run(args: PlanArgs) -> Result<u8, Error> {
             .map(|k| state::allowed_steps(k, profile))
             .unwrap_or_default(),
         next_step: next,
-        command: next.map(|s| command(s, &release_name, &namespace, &args.chart, facts.as_ref())),
+        command: next.map(|s| {
+            command(
+                s,
+                &release_name,
+                &namespace,
+                &args.chart.chart,
+                facts.as_ref(),
+            )
+        }),
         preconditions: next.map(preconditions).unwrap_or_default(),
         missing,
     };
-    let out = match args.format {
+    let out = match args.output.format {
         ValuesFormat::Json => {
             serde_json::to_string_pretty(&plan).map_err(|e| Error::Output(e.to_string()))? + "\n"
         }
@@ -288,7 +300,7 @@ fn text(plan: &Plan) -> String {
 /// (e.g. no `list secrets`) gives `None`, which keeps step 1, always safe to repeat.
 fn deployed_step(args: &PlanArgs) -> Option<Step> {
     let (Some(release), true) = (
-        &args.state.release,
+        &args.state.cluster.release,
         args.state.state.is_none() && args.state.state_file.is_none(),
     ) else {
         return None;

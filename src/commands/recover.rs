@@ -61,9 +61,9 @@ struct FromHistory {
 }
 
 pub fn run(args: RecoverArgs) -> Result<u8, Error> {
-    let cluster = live::connect(&live::connect_options(&(&args.state).into()))?;
+    let cluster = live::connect(&live::connect_options(&(&args.cluster).into()))?;
     let mut selector = format!("{}={}", COMPONENT.0, COMPONENT.1);
-    if let Some(release) = &args.state.release {
+    if let Some(release) = &args.cluster.release {
         let _ = write!(
             selector,
             ",k8s.element.io/synapse-instance={release}-synapse"
@@ -75,7 +75,7 @@ pub fn run(args: RecoverArgs) -> Result<u8, Error> {
     // Live annotations mean ess-guard's step-2 render reached the cluster: it annotated every
     // Synapse process it rendered, so those are the whole record. Only without any is Helm's
     // history read (needs list secrets).
-    let release = args.state.release.clone().or_else(|| {
+    let release = args.cluster.release.clone().or_else(|| {
         list.iter()
             .find_map(|s| s.labels.get("app.kubernetes.io/instance").cloned())
     });

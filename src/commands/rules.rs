@@ -8,7 +8,7 @@ use crate::rules::RuleId;
 use crate::state::{ChartProfile, Step, PROFILE_TABLE};
 
 pub fn run(args: RulesArgs) -> Result<u8, Error> {
-    let out = match args.format {
+    let out = match args.output.format {
         RulesFormat::Text => text(),
         RulesFormat::Markdown => markdown(),
         RulesFormat::Json => json(),

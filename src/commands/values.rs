@@ -100,9 +100,14 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
     }
     let source = guard::state_source(&(&args.state).into(), false)?;
     let target = MarkerTarget {
-        configmap: args.state.release.as_ref().map(|r| format!("{r}-markers")),
-        namespace: args.state.namespace.clone(),
-        release: args.state.release.clone(),
+        configmap: args
+            .state
+            .cluster
+            .release
+            .as_ref()
+            .map(|r| format!("{r}-markers")),
+        namespace: args.state.cluster.namespace.clone(),
+        release: args.state.cluster.release.clone(),
     };
     let observed = source.observe(&target)?;
     let evaluation =
@@ -134,7 +139,7 @@ pub fn run(args: ValuesArgs) -> Result<u8, Error> {
     if rejected {
         return Ok(EXIT_REJECTED);
     }
-    let out = match args.format {
+    let out = match args.output.format {
         ValuesFormat::Json => {
             serde_json::to_string_pretty(&merged).map_err(|e| Error::Output(e.to_string()))? + "\n"
         }
@@ -169,6 +174,7 @@ fn previous_values(args: &ValuesArgs) -> Result<(Option<Value>, String, Option<S
     }
     let release = args
         .state
+        .cluster
         .release
         .clone()
         .ok_or_else(|| Error::Usage("--reuse-values needs --release NAME".into()))?;

@@ -25,11 +25,9 @@ pub const RULES_DOC_URL: &str = "https://github.com/ess-guard/ess-guard/blob/mai
 /// The project's home, for SARIF `informationUri`.
 pub const INFORMATION_URI: &str = "https://github.com/ess-guard/ess-guard";
 
-/// Writes `reports` in `format`.
 /// A report format of `check` (and `lint`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
-    #[default]
     Text,
     Json,
     Sarif,
@@ -38,6 +36,30 @@ pub enum ReportFormat {
     Gitlab,
 }
 
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 6] = [
+        ReportFormat::Text,
+        ReportFormat::Json,
+        ReportFormat::Sarif,
+        ReportFormat::Junit,
+        ReportFormat::Github,
+        ReportFormat::Gitlab,
+    ];
+
+    /// The name users choose it by (`check -o sarif`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Json => "json",
+            ReportFormat::Sarif => "sarif",
+            ReportFormat::Junit => "junit",
+            ReportFormat::Github => "github",
+            ReportFormat::Gitlab => "gitlab",
+        }
+    }
+}
+
+/// Writes `reports` in `format`.
 pub fn render(format: ReportFormat, reports: &[InputReport]) -> String {
     match format {
         ReportFormat::Text => report::text(reports),
