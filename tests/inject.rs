@@ -1,6 +1,8 @@
 //! Step-2 injection: when a render that asks for the migration lacks the chart's syn2mas Job,
 //! post-render builds one from the render, or refuses with the list of what is missing.
 
+#[path = "support/run.rs"]
+mod runner;
 mod support;
 
 use support::{code, run, split_documents, text};
@@ -277,24 +279,14 @@ fn migrate_env<'a>(syn2mas: &'a serde_json::Value, name: &str) -> Vec<&'a serde_
 /// Runs post-render on a `legacy_auth` release; returns the exit code, stdout, and stderr
 /// followed by the report (`--report`: an allowed run writes nothing to stderr).
 fn post_render(args: &[&str], input: &str) -> (i32, String, String) {
-    let dir = support::temp_dir();
-    let report = dir.path().join("report.txt");
-    let report_arg = report.display().to_string();
-    let mut all = vec![
-        "post-render",
-        "--state",
-        "legacy_auth",
-        "--no-tty",
-        "--report",
-        &report_arg,
-    ];
-    all.extend_from_slice(args);
-    let out = run(&all, input.as_bytes());
-    let report = std::fs::read_to_string(&report).unwrap_or_default();
+    let (run, report) = runner::post_render_offline(args, input.as_bytes().to_vec());
+    let code = run
+        .code
+        .unwrap_or_else(|| panic!("killed by signal {:?}", run.signal));
     (
-        code(&out),
-        text(&out.stdout),
-        format!("{}{report}", text(&out.stderr)),
+        code,
+        run.stdout_text(),
+        format!("{}{}", run.stderr_text(), text(&report)),
     )
 }
 
