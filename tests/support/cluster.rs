@@ -414,12 +414,12 @@ pub fn two_cluster_kubeconfig(
 /// `ess-guard ARGS… --kubeconfig KUBECONFIG` (see [`ess_guard`]): every e2e run of the binary
 /// against a server names its kubeconfig explicitly.
 pub fn guard_with(
-    kubeconfig: &Path,
+    kubeconfig: impl AsRef<Path>,
     args: &[&str],
     stdin: Option<&[u8]>,
     env: &[(&str, &str)],
 ) -> Run {
-    let kubeconfig = kubeconfig.to_str().expect("UTF-8 kubeconfig path");
+    let kubeconfig = kubeconfig.as_ref().to_str().expect("UTF-8 kubeconfig path");
     let mut all = args.to_vec();
     all.extend(["--kubeconfig", kubeconfig]);
     ess_guard(&all, stdin, env)
@@ -427,14 +427,26 @@ pub fn guard_with(
 
 /// `ess-guard post-render -r ess -n ess --no-tty EXTRA… --kubeconfig KUBECONFIG` on `render`:
 /// what Helm runs for release ess/ess.
-pub fn post_render(kubeconfig: &Path, render: &[u8], extra: &[&str], env: &[(&str, &str)]) -> Run {
+pub fn post_render(
+    kubeconfig: impl AsRef<Path>,
+    render: &[u8],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut args = vec!["post-render", "-r", "ess", "-n", "ess", "--no-tty"];
     args.extend_from_slice(extra);
     guard_with(kubeconfig, &args, Some(render), env)
 }
 
+/// `ess-guard COMMAND… -r ess -n ess EXTRA… --kubeconfig KUBECONFIG` (e.g. `plan`, `markers
+/// get`, `recover`): a command about release ess/ess that reads no render.
+pub fn for_release(kubeconfig: impl AsRef<Path>, command: &[&str], extra: &[&str]) -> Run {
+    let args = [command, &["-r", "ess", "-n", "ess"], extra].concat();
+    guard_with(kubeconfig, &args, None, &[])
+}
+
 /// `ess-guard check --live -r ess -n ess EXTRA… RENDER --kubeconfig KUBECONFIG`.
-pub fn check_live(kubeconfig: &Path, render: &Path, extra: &[&str]) -> Run {
+pub fn check_live(kubeconfig: impl AsRef<Path>, render: &Path, extra: &[&str]) -> Run {
     let render = render.to_str().expect("UTF-8 render path");
     let mut args = vec!["check", "--live", "-r", "ess", "-n", "ess"];
     args.extend_from_slice(extra);
