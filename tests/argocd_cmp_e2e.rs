@@ -20,7 +20,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cluster::{deny_guard, ess_markers, require_env, run_with_limit, LiteServer, Run};
+use cluster::{deny_guard, run_with_limit, LiteServer, Run};
 use scenarios::RESTORE;
 use support::HelmSandbox;
 
@@ -67,9 +67,7 @@ struct App {
 }
 
 fn app() -> Option<App> {
-    let server = LiteServer::start()?;
-    server.create_namespace("ess");
-    server.apply(&ess_markers("legacy_auth"));
+    let server = LiteServer::start_with_ess(Some("legacy_auth"))?;
     let dir = server.scratch().join("repo/ess");
     std::fs::create_dir_all(&dir).expect("app dir");
     for name in ["step2", "step3"] {
@@ -91,7 +89,7 @@ fn app() -> Option<App> {
 impl App {
     /// Runs the plugin's generate command as Argo's cmp-server does: in the app folder, with
     /// Argo's environment plus `env`, the sidecar's credentials as --kubeconfig.
-    fn generate(&self, helm: &str, env: &[(&str, &str)]) -> Run {
+    fn generate(&self, helm: &Path, env: &[(&str, &str)]) -> Run {
         let cmd_line = plugin_command();
         let mut cmd = self.sandbox.isolated(support::bin());
         cmd.args(&cmd_line[1..])
@@ -127,7 +125,7 @@ fn assert_refused(run: &Run, code: i32, needle: &str) {
 
 #[test]
 fn generate_guards_helm_template_with_the_live_marker() {
-    let Some(helm) = require_env("ESS_GUARD_HELM3", "no Helm 3 binary") else {
+    let Some(helm) = support::helm3() else {
         return;
     };
     let Some(app) = app() else { return };
@@ -198,7 +196,7 @@ fn generate_guards_helm_template_with_the_live_marker() {
 
 #[test]
 fn generate_with_helm4_and_no_argo_environment() {
-    let Some(helm) = require_env("ESS_GUARD_HELM4", "no Helm 4 binary") else {
+    let Some(helm) = support::helm4() else {
         return;
     };
     let Some(app) = app() else { return };

@@ -15,7 +15,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use cluster::{deny_guard, ess_markers, run_with_limit, LiteServer, Run};
+use cluster::{deny_guard, run_with_limit, LiteServer, Run};
 use scenarios::RESTORE;
 use support::HelmSandbox;
 
@@ -37,19 +37,14 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(helm_var: &str) -> Option<Setup> {
-        let helm = cluster::require_env(
-            helm_var,
-            "no Helm binary (scripts/get-helm.sh installs them)",
-        )?;
-        let server = LiteServer::start()?;
-        server.create_namespace("ess");
-        server.apply(&ess_markers("legacy_auth"));
+    fn new(helm: Option<PathBuf>) -> Option<Setup> {
+        let helm = helm?;
+        let server = LiteServer::start_with_ess(Some("legacy_auth"))?;
         let sandbox = HelmSandbox::new();
         sandbox.link_example_plugin();
         Some(Setup {
             server,
-            helm: PathBuf::from(helm),
+            helm,
             sandbox,
         })
     }
@@ -100,7 +95,7 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn helm4_plugin_reads_the_live_marker() {
-    let Some(s) = Setup::new("ESS_GUARD_HELM4") else {
+    let Some(s) = Setup::new(support::helm4()) else {
         return;
     };
     let origin = format!(
@@ -158,7 +153,7 @@ fn helm4_plugin_reads_the_live_marker() {
 
 #[test]
 fn helm3_executable_reads_the_live_marker() {
-    let Some(s) = Setup::new("ESS_GUARD_HELM3") else {
+    let Some(s) = Setup::new(support::helm3()) else {
         return;
     };
     let bin = s.sandbox.ess_guard_path();

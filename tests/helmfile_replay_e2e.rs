@@ -19,9 +19,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use cluster::{
-    ess_guard, ess_markers, run_with_limit, two_cluster_kubeconfig, Identity, LiteServer, Run,
-};
+use cluster::{ess_guard, run_with_limit, Identity, ProdAndStaging, Run};
 use support::HelmSandbox;
 
 fn repo() -> &'static Path {
@@ -71,42 +69,29 @@ fn rendered(args: &[String], context: &str) -> Vec<String> {
 }
 
 struct Setup {
-    prod: LiteServer,
-    staging: LiteServer,
+    /// The operator's kubeconfig names both clusters as admin, current context staging.
+    clusters: ProdAndStaging,
     helm: PathBuf,
     helm4: bool,
-    /// The operator's kubeconfig: both clusters as admin, current context staging.
-    kubeconfig: PathBuf,
     /// Helm 4 finds the example plugin here, as `helm plugin install examples/helm-plugin`
     /// links it.
     sandbox: HelmSandbox,
 }
 
 impl Setup {
-    fn new(helm_var: &str) -> Option<Setup> {
-        let helm = cluster::require_env(
-            helm_var,
-            "no Helm binary (scripts/get-helm.sh installs them)",
-        )?;
-        let prod = LiteServer::start()?;
-        let staging = LiteServer::start()?;
-        prod.create_namespace("ess");
-        prod.apply(&ess_markers("legacy_auth"));
-        staging.create_namespace("ess");
-        let kubeconfig = two_cluster_kubeconfig(
-            &prod,
-            &staging,
-            Identity::Admin,
-            &prod.scratch().join("kubeconfig"),
-        );
+    fn new(major: u8) -> Option<Setup> {
+        let helm = if major == 4 {
+            support::helm4()
+        } else {
+            support::helm3()
+        }?;
+        let clusters = ProdAndStaging::start(Identity::Admin)?;
         let sandbox = HelmSandbox::new();
         sandbox.link_example_plugin();
         Some(Setup {
-            prod,
-            staging,
-            helm4: helm_var.ends_with('4'),
-            helm: PathBuf::from(helm),
-            kubeconfig,
+            clusters,
+            helm4: major == 4,
+            helm,
             sandbox,
         })
     }
@@ -116,6 +101,7 @@ impl Setup {
         let mut cmd = self
             .sandbox
             .helm(&self.helm, if self.helm4 { 4 } else { 3 });
+        let prod = &self.clusters.prod;
         cmd.args(["upgrade", "--install", "ess"])
             .arg(repo().join("fixtures/charts/mini-stack"))
             .args(["--namespace", "ess", "--values", &values(values_name)])
@@ -125,29 +111,29 @@ impl Setup {
         }
         cmd.args(["--kube-context", "prod", "--dry-run=server"]);
         // helmfile runs in the folder of helmfile.yaml: the report lands there.
-        cmd.current_dir(self.prod.scratch())
-            .env("KUBECONFIG", &self.kubeconfig)
+        cmd.current_dir(prod.scratch())
+            .env("KUBECONFIG", &self.clusters.kubeconfig)
             .env("ESS_GUARD_NO_TTY", "1");
         run_with_limit(cmd, b"")
     }
 
     fn report(&self) -> String {
-        let path = self.prod.scratch().join("ess-guard-ess.txt");
+        let path = self.clusters.prod.scratch().join("ess-guard-ess.txt");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let _ = std::fs::remove_file(&path);
         text
     }
 }
 
-fn replay(helm_var: &str) {
-    let Some(s) = Setup::new(helm_var) else {
+fn replay(major: u8) {
+    let Some(s) = Setup::new(major) else {
         return;
     };
     let (renderer, template_args) = example_post_renderer();
     let args = rendered(&template_args, "prod");
     let prod_origin = format!(
         "from ConfigMap ess/ess-markers at {} (context prod)",
-        s.prod.url()
+        s.clusters.prod.url()
     );
 
     // Allowed: Helm 4 sees hooks, so step 2 is unambiguous; under Helm 3 the legacy values.
@@ -178,7 +164,7 @@ fn replay(helm_var: &str) {
     assert_ne!(run.code, 0, "{}", run.stdout);
     let report = s.report();
     assert!(report.contains("--expect-release"), "{report}");
-    assert!(report.contains(&s.staging.url()), "{report}");
+    assert!(report.contains(&s.clusters.staging.url()), "{report}");
     assert!(report.contains("wrong cluster"), "{report}");
 
     // helmfile < 1.5.1: the templates arrive unrendered. Refused before anything is read.
@@ -204,10 +190,10 @@ fn replay(helm_var: &str) {
 
 #[test]
 fn helmfile_command_line_with_helm4_plugin() {
-    replay("ESS_GUARD_HELM4");
+    replay(4);
 }
 
 #[test]
 fn helmfile_command_line_with_helm3_binary() {
-    replay("ESS_GUARD_HELM3");
+    replay(3);
 }

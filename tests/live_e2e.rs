@@ -29,9 +29,7 @@ use serde_json::{json, Value};
 
 /// A fresh server with namespace `ess`; `None` when skipped.
 fn server() -> Option<LiteServer> {
-    let server = LiteServer::start()?;
-    server.create_namespace("ess");
-    Some(server)
+    LiteServer::start_with_ess(None)
 }
 
 /// Stores the marker for `state` (`absent`: deletes the ConfigMap).
@@ -73,12 +71,17 @@ fn sts_replicas(server: &LiteServer, name: &str) -> String {
 
 /// ess-guard as the restricted user.
 fn guard(server: &LiteServer, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    cluster::guard_with(&server.restricted_kubeconfig(), args, stdin, &[])
+    cluster::guard_with(server.restricted_kubeconfig(), args, stdin, &[])
+}
+
+/// `ess-guard COMMAND… -r ess -n ess EXTRA…` as the restricted user.
+fn release_cmd(server: &LiteServer, command: &[&str], extra: &[&str]) -> Run {
+    cluster::for_release(server.restricted_kubeconfig(), command, extra)
 }
 
 fn post_render(server: &LiteServer, render_name: &str, extra: &[&str]) -> Run {
     cluster::post_render(
-        &server.restricted_kubeconfig(),
+        server.restricted_kubeconfig(),
         &render(render_name),
         extra,
         &[],
@@ -87,7 +90,7 @@ fn post_render(server: &LiteServer, render_name: &str, extra: &[&str]) -> Run {
 
 fn check_live(server: &LiteServer, render_name: &str) -> Run {
     cluster::check_live(
-        &server.restricted_kubeconfig(),
+        server.restricted_kubeconfig(),
         &render_path(render_name),
         &[],
     )
@@ -300,14 +303,8 @@ fn forbidden_and_stopped_server_exit_3() {
     );
     assert_state_failure(&post_render(&server, "step2", &[]), &cause);
     assert_state_failure(&check_live(&server, "step3"), &cause);
-    assert_state_failure(
-        &guard(&server, &["plan", "-r", "ess", "-n", "ess"], None),
-        &cause,
-    );
-    assert_state_failure(
-        &guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None),
-        &cause,
-    );
+    assert_state_failure(&release_cmd(&server, &["plan"], &[]), &cause);
+    assert_state_failure(&release_cmd(&server, &["markers", "get"], &[]), &cause);
     // The escape hatch works without the cluster.
     let run = guard(
         &server,
@@ -341,11 +338,7 @@ fn forbidden_and_stopped_server_exit_3() {
     assert_state_failure(&run, "cannot reach the Kubernetes API server");
     assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
     assert_state_failure(
-        &guard(
-            &server,
-            &["plan", "-r", "ess", "-n", "ess", "--timeout", "2"],
-            None,
-        ),
+        &release_cmd(&server, &["plan"], &["--timeout", "2"]),
         "cannot reach the Kubernetes API server",
     );
 }
@@ -400,17 +393,11 @@ fn least_privilege_post_render_needs_only_get_configmaps() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(RESTORE));
     assert_eq!(check_live(&server, "step1").code, 0);
-    assert_eq!(
-        guard(&server, &["plan", "-r", "ess", "-n", "ess"], None).code,
-        0
-    );
-    assert_eq!(
-        guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None).code,
-        0
-    );
+    assert_eq!(release_cmd(&server, &["plan"], &[]).code, 0);
+    assert_eq!(release_cmd(&server, &["markers", "get"], &[]).code, 0);
 
     // What needs more: recover (list, patch statefulsets), --reuse-values (list secrets).
-    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    let run = release_cmd(&server, &["recover"], &[]);
     assert_eq!(run.code, 3);
     assert!(
         run.stderr.contains("not allowed to list statefulsets"),
@@ -448,11 +435,7 @@ fn least_privilege_recover_and_reuse_values() {
     rules.push(deny_guard("*", "configmaps"));
     deny_owned(&server, &rules);
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
     let run = guard(
@@ -475,7 +458,7 @@ fn recover_real_statefulsets() {
         |name: &str| server.jsonpath("ess", "statefulset", name, "{.metadata.generation}");
     let gen_before = generation("ess-synapse-main");
 
-    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    let run = release_cmd(&server, &["recover"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -493,11 +476,7 @@ fn recover_real_statefulsets() {
     // A denied patch: exit 3, nothing changed.
     let deny_patch = deny_guard("patch", "statefulsets");
     server.deny(&[&deny_patch]);
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("not allowed to patch statefulsets"),
@@ -507,11 +486,7 @@ fn recover_real_statefulsets() {
     assert_eq!(sts_replicas(&server, "ess-synapse-event-persist"), "0");
     server.allow(&[&deny_patch]);
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -536,11 +511,7 @@ fn recover_real_statefulsets() {
     );
     assert!(managers.contains("ess-guard"), "field manager: {managers}");
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0);
     assert!(run
         .stdout

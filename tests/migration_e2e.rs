@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cluster::{require_env, run_with_limit, LiteServer, Run};
+use cluster::{run_with_limit, LiteServer, Run};
 use scenarios::RESTORE;
 use support::HelmSandbox;
 
@@ -83,13 +83,13 @@ struct Env {
 
 impl Env {
     fn new() -> Option<Env> {
-        let helm3 = require_env("ESS_GUARD_HELM3", "no Helm 3 (scripts/get-helm.sh)")?;
-        let helm4 = require_env("ESS_GUARD_HELM4", "no Helm 4 (scripts/get-helm.sh)")?;
+        let helm3 = support::helm3()?;
+        let helm4 = support::helm4()?;
         let server = simulator_server()?;
         Some(Env {
             server,
-            helm3: PathBuf::from(helm3),
-            helm4: PathBuf::from(helm4),
+            helm3,
+            helm4,
         })
     }
 }
@@ -293,7 +293,7 @@ impl<'a> Ns<'a> {
     fn ess_guard(&self, args: &[&str]) -> Run {
         let mut full: Vec<&str> = args.to_vec();
         full.extend_from_slice(&["-r", "ess", "-n", &self.ns]);
-        cluster::guard_with(&self.env.server.restricted_kubeconfig(), &full, None, &[])
+        cluster::guard_with(self.env.server.restricted_kubeconfig(), &full, None, &[])
     }
 
     /// `ess-guard plan`: its whole output, and the `helm upgrade` command it prints as argv.
@@ -311,6 +311,19 @@ impl<'a> Ns<'a> {
             text.split_whitespace().map(str::to_string).collect()
         });
         (run.stdout, cmd)
+    }
+
+    /// `plan`'s output and the command it prints, which must be the `step` (`dry-run`,
+    /// `migrate`, `finalize`) through ess-guard.
+    fn plan_next(&self, step: &str) -> (String, Vec<String>) {
+        let w = self.what();
+        let (text, cmd) = self.plan();
+        let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
+        assert!(
+            cmd.contains(&format!("--post-renderer-args=--step={step}")),
+            "{w} {cmd:?}\n{text}"
+        );
+        (text, cmd)
     }
 
     /// Runs the command `plan` printed (its first word, `helm`, is this scenario's Helm),
@@ -448,24 +461,14 @@ fn flow(env: &Env, ns: &str, major: u8, chart: Chart) -> String {
 
     // plan at legacy_auth (before step 1): step 1; the test runs that command, adding the
     // step-1 values plan's preconditions ask for (ingress host, bcrypt scheme).
-    let (text, cmd) = s.plan();
+    let (text, cmd) = s.plan_next("dry-run");
     assert!(text.contains("marker:   legacy_auth"), "{w} {text}");
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=dry-run".to_string()),
-        "{w} {cmd:?}"
-    );
     s.run_planned(&cmd, &["-f".into(), values("step1-syn2mas-dryrun.yaml")]);
     assert_eq!(s.marker(), "legacy_auth", "{w} after step 1");
     assert_eq!(s.job_annotation("ess-syn2mas"), "complete", "{w} dry run");
 
     // plan at legacy_auth after step 1: the migration, run verbatim (--reuse-values + --set).
-    let (text, cmd) = s.plan();
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=migrate".to_string()),
-        "{w} {text}"
-    );
+    let (_, cmd) = s.plan_next("migrate");
     s.run_planned(&cmd, &[]);
     assert_eq!(s.marker(), "syn2mas_migrated", "{w} after step 2");
     assert_eq!(s.job_annotation("ess-syn2mas"), "syn2mas-migrate", "{w}");
@@ -487,12 +490,7 @@ fn flow(env: &Env, ns: &str, major: u8, chart: Chart) -> String {
     }
 
     // plan at syn2mas_migrated: step 3, run verbatim.
-    let (text, cmd) = s.plan();
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=finalize".to_string()),
-        "{w} {text}"
-    );
+    let (_, cmd) = s.plan_next("finalize");
     s.run_planned(&cmd, &[]);
     assert_eq!(s.marker(), "delegated_auth", "{w} after step 3");
 

@@ -27,10 +27,8 @@ fn job(name: &str, ns: &str) -> String {
 /// A server with namespaces `ess` and `other`, the policy generated with `policy_args` applied,
 /// and proof that it is enforced (the plugin picks policies up asynchronously).
 fn server_with_policy(policy_args: &[&str]) -> Option<LiteServer> {
-    let server = LiteServer::start()?;
-    for ns in ["ess", "other"] {
-        server.create_namespace(ns);
-    }
+    let server = LiteServer::start_with_ess(None)?;
+    server.create_namespace("other");
     let mut args = vec!["policy"];
     args.extend_from_slice(policy_args);
     let run = ess_guard(&args, None, &[]);

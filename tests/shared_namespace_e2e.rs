@@ -8,7 +8,7 @@ mod cluster;
 #[path = "support/scenarios.rs"]
 mod scenarios;
 
-use cluster::{deny_guard, ess_guard, ess_markers, synapse_statefulset, LiteServer, Run};
+use cluster::{deny_guard, ess_guard, synapse_statefulset, LiteServer, Run};
 use scenarios::{path_str, render, render_path};
 
 const SKIP: &str = "ess-guard.element.io/skip-shared-namespace-scale-down";
@@ -16,9 +16,7 @@ const SKIP: &str = "ess-guard.element.io/skip-shared-namespace-scale-down";
 /// Namespace `ess` with release `ess` (legacy_auth, Synapse main) and release `other` (Synapse
 /// main and a worker) side by side.
 fn two_releases() -> Option<LiteServer> {
-    let server = LiteServer::start()?;
-    server.create_namespace("ess");
-    server.apply(&ess_markers("legacy_auth"));
+    let server = LiteServer::start_with_ess(Some("legacy_auth"))?;
     server.apply(&synapse_statefulset("ess", "main", 1, &[]));
     server.apply(&synapse_statefulset("other", "main", 1, &[]));
     server.apply(&synapse_statefulset("other", "pusher", 1, &[]));
@@ -26,7 +24,7 @@ fn two_releases() -> Option<LiteServer> {
 }
 
 fn post_render(server: &LiteServer, step: &str, extra: &[&str]) -> Run {
-    cluster::post_render(&server.restricted_kubeconfig(), &render(step), extra, &[])
+    cluster::post_render(server.restricted_kubeconfig(), &render(step), extra, &[])
 }
 
 #[test]
@@ -54,7 +52,7 @@ fn step_2_is_refused_naming_the_other_releases_statefulsets() {
     );
 
     // `check --live` takes the same decide step.
-    let run = cluster::check_live(&server.restricted_kubeconfig(), &render_path("step2"), &[]);
+    let run = cluster::check_live(server.restricted_kubeconfig(), &render_path("step2"), &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stdout.contains("error[shared-namespace-scale-down]")

@@ -14,24 +14,14 @@ mod cluster;
 #[path = "support/scenarios.rs"]
 mod scenarios;
 
-use cluster::{
-    deny_guard, ess_markers, helm_release_secret, two_cluster_kubeconfig, Identity, LiteServer, Run,
-};
+use cluster::{deny_guard, helm_release_secret, Identity, ProdAndStaging, Run};
 use scenarios::{render, render_path};
 use serde_json::json;
 
-struct Clusters {
-    prod: LiteServer,
-    staging: LiteServer,
-    /// Both servers as the restricted user, current context staging.
-    kubeconfig: std::path::PathBuf,
-}
-
-fn clusters() -> Option<Clusters> {
-    let prod = LiteServer::start()?;
-    let staging = LiteServer::start()?;
-    prod.create_namespace("ess");
-    prod.apply(&ess_markers("legacy_auth"));
+/// Prod and staging, the kubeconfig as the restricted user; prod also holds the release's Helm
+/// history (Synapse without MAS).
+fn clusters() -> Option<ProdAndStaging> {
+    let c = ProdAndStaging::start(Identity::Restricted)?;
     let secret = helm_release_secret(
         "ess",
         "ess",
@@ -39,25 +29,13 @@ fn clusters() -> Option<Clusters> {
         "deployed",
         json!({"synapse": {"enabled": true}, "matrixAuthenticationService": {"enabled": false}}),
     );
-    prod.apply(&secret.to_string());
-    // staging has the namespace (a typical shared test cluster) but no release in it.
-    staging.create_namespace("ess");
-    let kubeconfig = two_cluster_kubeconfig(
-        &prod,
-        &staging,
-        Identity::Restricted,
-        &prod.scratch().join("kubeconfig-two-clusters"),
-    );
-    Some(Clusters {
-        prod,
-        staging,
-        kubeconfig,
-    })
+    c.prod.apply(&secret.to_string());
+    Some(c)
 }
 
 /// `ess-guard post-render -r ess -n ess --kubeconfig <two clusters> <extra>` on an example
 /// render.
-fn post_render(c: &Clusters, render_name: &str, extra: &[&str]) -> Run {
+fn post_render(c: &ProdAndStaging, render_name: &str, extra: &[&str]) -> Run {
     cluster::post_render(&c.kubeconfig, &render(render_name), extra, &[])
 }
 

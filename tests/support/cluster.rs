@@ -11,6 +11,15 @@
 //! * Authorization is a deny list: [`LiteServer::deny`] / [`LiteServer::allow`] rewrite the
 //!   state directory's `deny-rules` file, which the server re-reads on the next request.
 //! * [`LiteServer::kubectl`] runs `/usr/bin/kubectl` as admin.
+//! * What the e2e tests put on a server, built once here: [`LiteServer::start_with_ess`] (namespace
+//!   `ess`, optionally the marker), [`marker_configmap`] / [`ess_markers`] (as the chart's
+//!   markers Job labels it), [`synapse_statefulset`], [`helm_release_secret`], [`deny_guard`]
+//!   rules for the restricted user, and [`ProdAndStaging`] / [`two_cluster_kubeconfig`] for the
+//!   wrong-cluster trap.
+//! * How they run ess-guard against it: [`ess_guard`] with the caller's environment scrubbed,
+//!   [`guard_with`] adding `--kubeconfig`, and the release-`ess` shorthands [`post_render`],
+//!   [`check_live`] and [`for_release`] (also used against the in-process fake server).
+//!   Helm itself runs in `support::HelmSandbox` (tests/support/mod.rs).
 //!
 //! Environment: `KUBE_APISERVER_LITE_BIN` names the server binary. When a variable a test needs
 //! is unset, [`require_env`] prints `skipped: <why>` and the test returns, unless
@@ -93,6 +102,18 @@ impl LiteServer {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+        Some(server)
+    }
+
+    /// Starts a fresh server with namespace `ess` and, with `marker`, release `ess`'s marker
+    /// ConfigMap at that value ([`ess_markers`]): where most e2e tests begin. `None` when
+    /// skipped.
+    pub fn start_with_ess(marker: Option<&str>) -> Option<LiteServer> {
+        let server = LiteServer::start()?;
+        server.create_namespace("ess");
+        if let Some(value) = marker {
+            server.apply(&ess_markers(value));
+        }
         Some(server)
     }
 
@@ -409,6 +430,31 @@ pub fn two_cluster_kubeconfig(
     );
     std::fs::write(path, text).expect("write the two-cluster kubeconfig");
     path.to_path_buf()
+}
+
+/// The wrong-cluster set-up: server "prod" holds release `ess` (namespace `ess`, marker
+/// `legacy_auth`), server "staging" only the namespace (a typical shared test cluster), and
+/// [`two_cluster_kubeconfig`] names both with staging current.
+pub struct ProdAndStaging {
+    pub prod: LiteServer,
+    pub staging: LiteServer,
+    pub kubeconfig: PathBuf,
+}
+
+impl ProdAndStaging {
+    /// Starts both servers; the kubeconfig (in prod's scratch folder) is for `who`. `None` when
+    /// skipped.
+    pub fn start(who: Identity) -> Option<ProdAndStaging> {
+        let prod = LiteServer::start_with_ess(Some("legacy_auth"))?;
+        let staging = LiteServer::start_with_ess(None)?;
+        let path = prod.scratch().join("kubeconfig-two-clusters");
+        let kubeconfig = two_cluster_kubeconfig(&prod, &staging, who, &path);
+        Some(ProdAndStaging {
+            prod,
+            staging,
+            kubeconfig,
+        })
+    }
 }
 
 /// `ess-guard ARGS… --kubeconfig KUBECONFIG` (see [`ess_guard`]): every e2e run of the binary
