@@ -12,7 +12,9 @@
 #   Prints the wall time of each scenario and of the whole suite.
 set -euo pipefail
 
-die() { echo "e2e-migration.sh: error: $*" >&2; exit 1; }
+E2E_NAME=e2e-migration.sh
+# shellcheck source=scripts/lib/e2e-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e-common.sh"
 
 IGNORED=()
 CARGO_ARGS=()
@@ -20,26 +22,14 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --with-ignored) IGNORED=(--include-ignored); shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) e2e_usage "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-export ESS_GUARD_SHARED=${ESS_GUARD_SHARED:-$REPO/../shared}
-CACHE=${ESS_GUARD_CACHE:-$HOME/.cache/ess-guard}
-[[ -x /usr/bin/kubectl ]] || die "/usr/bin/kubectl not found (the suite inspects the cluster with it)"
-
-if [[ -z ${KUBE_APISERVER_LITE_BIN:-} || ! -x ${KUBE_APISERVER_LITE_BIN} ]]; then
-  KUBE_APISERVER_LITE_BIN=$(scripts/build-apiserver.sh | tail -n1) || die "scripts/build-apiserver.sh failed"
-fi
-export KUBE_APISERVER_LITE_BIN
-for v in 3 4; do
-  var=ESS_GUARD_HELM$v
-  if [[ -z ${!var:-} && -x $CACHE/bin/helm$v ]]; then export "$var=$CACHE/bin/helm$v"; fi
-  [[ -n ${!var:-} ]] || die "$var is unset and $CACHE/bin/helm$v is missing (run scripts/get-helm.sh)"
-done
+e2e_enter_repo "the suite inspects the cluster with it"
+e2e_apiserver
+e2e_helm || die "ESS_GUARD_HELM3/ESS_GUARD_HELM4 are unset and $CACHE/bin/helm{3,4} are missing (run scripts/get-helm.sh)"
 
 started=$SECONDS
 ESS_GUARD_REQUIRE_ALL=1 cargo test --test migration_e2e -- --nocapture ${IGNORED[@]+"${IGNORED[@]}"} ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}

@@ -51,8 +51,9 @@
 # ---------------------------------------------------------------------------------------------
 set -euo pipefail
 
-die() { echo "e2e.sh: error: $*" >&2; exit 1; }
-say() { echo "e2e.sh: $*" >&2; }
+E2E_NAME=e2e.sh
+# shellcheck source=scripts/lib/e2e-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/e2e-common.sh"
 
 REQUIRE_ALL=${ESS_GUARD_REQUIRE_ALL:-0}
 CARGO_ARGS=()
@@ -60,41 +61,22 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --require-all) REQUIRE_ALL=1; shift ;;
     --) shift; CARGO_ARGS=("$@"); break ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    -h|--help) e2e_usage "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO"
-export ESS_GUARD_SHARED=${ESS_GUARD_SHARED:-$REPO/../shared}
-CACHE=${ESS_GUARD_CACHE:-$HOME/.cache/ess-guard}
-
-command -v cargo >/dev/null || die "cargo not found"
-[[ -x /usr/bin/kubectl ]] || die "/usr/bin/kubectl not found (the tests create objects with it)"
+e2e_enter_repo "the tests create objects with it"
 
 started=$SECONDS
 
-if [[ -n ${KUBE_APISERVER_LITE_BIN:-} && -x ${KUBE_APISERVER_LITE_BIN} ]]; then
-  say "using KUBE_APISERVER_LITE_BIN=$KUBE_APISERVER_LITE_BIN"
-else
-  say "building kube-apiserver-lite if needed (scripts/build-apiserver.sh)"
-  bin=$(scripts/build-apiserver.sh | tail -n1) || die "scripts/build-apiserver.sh failed"
-  [[ -x $bin ]] || die "scripts/build-apiserver.sh printed '$bin', which is not an executable"
-  export KUBE_APISERVER_LITE_BIN=$bin
-fi
+e2e_apiserver
 
 say "cargo test --test live_e2e"
 ESS_GUARD_REQUIRE_ALL=1 cargo test --test live_e2e ${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}
 
 if [[ -f tests/helm_live_e2e.rs ]]; then
-  for v in 3 4; do
-    var=ESS_GUARD_HELM$v
-    if [[ -z ${!var:-} && -x $CACHE/bin/helm$v ]]; then
-      export "$var=$CACHE/bin/helm$v"
-    fi
-  done
-  if [[ -n ${ESS_GUARD_HELM3:-} && -n ${ESS_GUARD_HELM4:-} ]]; then
+  if e2e_helm; then
     helm_require=1
   else
     [[ $REQUIRE_ALL == 1 ]] && die "Helm binaries not found (set ESS_GUARD_HELM3/ESS_GUARD_HELM4 or run scripts/get-helm.sh)"

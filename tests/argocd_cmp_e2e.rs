@@ -13,23 +13,21 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/scenarios.rs"]
+mod scenarios;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cluster::{require_env, run_with_limit, LiteServer, Run};
+use cluster::{deny_guard, run_with_limit, LiteServer, Run};
+use scenarios::RESTORE;
+use support::HelmSandbox;
 
-const USER: &str = "system:serviceaccount:ess:ess-guard";
-const RESTORE: &str = "ess-guard.element.io/restore-replicas";
 const ARGO_HOOK: &str = "argocd.argoproj.io/hook";
 
-const MARKERS: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
-labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
-data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
-
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    support::repo_root()
 }
 
 fn chart() -> String {
@@ -64,12 +62,12 @@ struct App {
     server: LiteServer,
     /// The app's folder in the "repository" (Argo runs generate in it).
     dir: PathBuf,
+    /// Helm's folders for the `helm template` ess-guard runs.
+    sandbox: HelmSandbox,
 }
 
 fn app() -> Option<App> {
-    let server = LiteServer::start()?;
-    server.kubectl(&["create", "namespace", "ess"], None);
-    server.apply(MARKERS);
+    let server = LiteServer::start_with_ess(Some("legacy_auth"))?;
     let dir = server.scratch().join("repo/ess");
     std::fs::create_dir_all(&dir).expect("app dir");
     for name in ["step2", "step3"] {
@@ -81,33 +79,28 @@ fn app() -> Option<App> {
         )
         .expect("copy values");
     }
-    Some(App { server, dir })
+    Some(App {
+        server,
+        dir,
+        sandbox: HelmSandbox::new(),
+    })
 }
 
 impl App {
     /// Runs the plugin's generate command as Argo's cmp-server does: in the app folder, with
     /// Argo's environment plus `env`, the sidecar's credentials as --kubeconfig.
-    fn generate(&self, helm: &str, env: &[(&str, &str)]) -> Run {
+    fn generate(&self, helm: &Path, env: &[(&str, &str)]) -> Run {
         let cmd_line = plugin_command();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ess-guard"));
+        let mut cmd = self.sandbox.isolated(support::bin());
         cmd.args(&cmd_line[1..])
             .arg("--kubeconfig")
             .arg(self.server.restricted_kubeconfig())
             .current_dir(&self.dir);
-        for var in cluster::SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        let home = self.server.scratch().join("helm-home");
         cmd.env("ARGOCD_APP_NAME", "ess")
             .env("ARGOCD_APP_NAMESPACE", "ess")
             .env("ARGOCD_APP_REVISION", "0123456789abcdef")
             .env("KUBE_VERSION", "1.33")
-            .env("ESS_GUARD_HELM", helm)
-            .env("HOME", &home)
-            .env("HELM_CACHE_HOME", home.join("cache"))
-            .env("HELM_CONFIG_HOME", home.join("config"))
-            .env("HELM_DATA_HOME", home.join("data"))
-            .env("HELM_PLUGINS", home.join("plugins"));
+            .env("ESS_GUARD_HELM", helm);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -132,7 +125,7 @@ fn assert_refused(run: &Run, code: i32, needle: &str) {
 
 #[test]
 fn generate_guards_helm_template_with_the_live_marker() {
-    let Some(helm) = require_env("ESS_GUARD_HELM3", "no Helm 3 binary") else {
+    let Some(helm) = support::helm3() else {
         return;
     };
     let Some(app) = app() else { return };
@@ -183,9 +176,7 @@ fn generate_guards_helm_template_with_the_live_marker() {
     assert_refused(&run, 2, "helm template /nonexistent/chart failed");
 
     // The sidecar's identity may not read the marker (403): fails closed, exit 3.
-    app.server.deny(&[&format!(
-        "user={USER},verb=get,resource=configmaps,namespace=ess"
-    )]);
+    app.server.deny(&[&deny_guard("get", "configmaps")]);
     let run = app.generate(&helm, &[("ARGOCD_APP_PARAMETERS", &params("step2.yaml"))]);
     assert_refused(&run, 3, "403");
     app.server.allow_all();
@@ -205,7 +196,7 @@ fn generate_guards_helm_template_with_the_live_marker() {
 
 #[test]
 fn generate_with_helm4_and_no_argo_environment() {
-    let Some(helm) = require_env("ESS_GUARD_HELM4", "no Helm 4 binary") else {
+    let Some(helm) = support::helm4() else {
         return;
     };
     let Some(app) = app() else { return };

@@ -9,26 +9,18 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/scenarios.rs"]
+mod scenarios;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use cluster::{require_env, run_with_limit, LiteServer, Run};
-
-const USER: &str = "system:serviceaccount:ess:ess-guard";
-const RESTORE: &str = "ess-guard.element.io/restore-replicas";
-
-const MARKERS: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
-labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
-data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use cluster::{deny_guard, run_with_limit, LiteServer, Run};
+use scenarios::RESTORE;
+use support::HelmSandbox;
 
 fn values(name: &str) -> String {
-    repo()
+    support::repo_root()
         .join("fixtures/charts/values")
         .join(format!("{name}.yaml"))
         .to_str()
@@ -36,53 +28,30 @@ fn values(name: &str) -> String {
         .to_string()
 }
 
-/// A real API server with the marker `legacy_auth`, and Helm's side of the set-up: a PATH
-/// directory with `ess-guard` (a symlink to the binary under test), a Helm 4 plugin
-/// directory, and Helm home directories, all in the server's scratch directory.
+/// A real API server with the marker `legacy_auth`, and Helm's side of the set-up: a
+/// [`HelmSandbox`] with the shipped Helm 4 plugin linked.
 struct Setup {
     server: LiteServer,
-    helm: String,
-    bin_dir: PathBuf,
-    plugins: PathBuf,
-    home: PathBuf,
+    helm: PathBuf,
+    sandbox: HelmSandbox,
 }
 
 impl Setup {
-    fn new(helm_var: &str) -> Option<Setup> {
-        let helm = require_env(
-            helm_var,
-            "no Helm binary (scripts/get-helm.sh installs them)",
-        )?;
-        let server = LiteServer::start()?;
-        server.kubectl(&["create", "namespace", "ess"], None);
-        server.apply(MARKERS);
-        let scratch = server.scratch().to_path_buf();
-        let bin_dir = scratch.join("bin");
-        std::fs::create_dir_all(&bin_dir).expect("bin dir");
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ess-guard"), bin_dir.join("ess-guard"))
-            .expect("symlink ess-guard");
-        let plugins = scratch.join("plugins");
-        let plugin = plugins.join("ess-guard");
-        std::fs::create_dir_all(&plugin).expect("plugin dir");
-        std::fs::write(
-            plugin.join("plugin.yaml"),
-            "apiVersion: v1\nname: ess-guard\ntype: postrenderer/v1\nruntime: subprocess\nversion: 0.1.0\n\
-             runtimeConfig:\n  platformCommand:\n    - command: ess-guard\n",
-        )
-        .expect("plugin.yaml");
-        let home = scratch.join("home");
-        std::fs::create_dir_all(&home).expect("home");
+    fn new(helm: Option<PathBuf>) -> Option<Setup> {
+        let helm = helm?;
+        let server = LiteServer::start_with_ess(Some("legacy_auth"))?;
+        let sandbox = HelmSandbox::new();
+        sandbox.link_example_plugin();
         Some(Setup {
             server,
             helm,
-            bin_dir,
-            plugins,
-            home,
+            sandbox,
         })
     }
 
     /// `helm template ess mini-stack -n ess -f <values> --post-renderer <pr>` with the
-    /// restricted kubeconfig, `--no-tty` and `--report=<report>` passed to ess-guard.
+    /// restricted kubeconfig, `--no-tty` and `--report=<report>` passed to ess-guard. Helm 4
+    /// when the post-renderer is the plugin name `ess-guard`, else Helm 3.
     fn template(
         &self,
         post_renderer: &str,
@@ -91,9 +60,13 @@ impl Setup {
         report: &Path,
     ) -> Run {
         let kubeconfig = self.server.restricted_kubeconfig();
-        let mut cmd = Command::new(&self.helm);
+        // Helm itself stays offline (the sandbox's KUBECONFIG=/dev/null); only ess-guard reads
+        // the cluster.
+        let mut cmd = self
+            .sandbox
+            .helm(&self.helm, if post_renderer == "ess-guard" { 4 } else { 3 });
         cmd.args(["template", "ess"])
-            .arg(repo().join("fixtures/charts/mini-stack"))
+            .arg(support::repo_root().join("fixtures/charts/mini-stack"))
             .args(["--namespace", "ess", "-f", &values(values_name)])
             .args(["--post-renderer", post_renderer])
             .arg("--post-renderer-args=--release=ess")
@@ -108,42 +81,11 @@ impl Setup {
                 report.display()
             ))
             .args(extra);
-        for var in cluster::SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        let path = format!(
-            "{}:{}",
-            self.bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        // Helm 3 fails to load a v1 plugin, so it gets an empty plugin directory.
-        let plugins = if post_renderer == "ess-guard" {
-            self.plugins.clone()
-        } else {
-            self.home.clone()
-        };
-        cmd.env("PATH", path)
-            .env("HOME", &self.home)
-            .env("HELM_CACHE_HOME", self.home.join("cache"))
-            .env("HELM_CONFIG_HOME", self.home.join("config"))
-            .env("HELM_DATA_HOME", self.home.join("data"))
-            .env("HELM_PLUGINS", plugins)
-            // Helm itself stays offline; only ess-guard reads the cluster.
-            .env("KUBECONFIG", "/dev/null");
         run_with_limit(cmd, b"")
     }
 
     fn report(&self, name: &str) -> PathBuf {
         self.server.scratch().join(name)
-    }
-
-    /// The path Helm 3 is given (absolute, as `--post-renderer`).
-    fn binary(&self) -> String {
-        self.bin_dir
-            .join("ess-guard")
-            .to_str()
-            .expect("UTF-8 path")
-            .to_string()
     }
 }
 
@@ -153,7 +95,7 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn helm4_plugin_reads_the_live_marker() {
-    let Some(s) = Setup::new("ESS_GUARD_HELM4") else {
+    let Some(s) = Setup::new(support::helm4()) else {
         return;
     };
     let origin = format!(
@@ -199,9 +141,7 @@ fn helm4_plugin_reads_the_live_marker() {
     assert!(text.contains(&origin), "{text}");
 
     // The marker unreadable (403): fails closed, the cause in the report.
-    s.server.deny(&[&format!(
-        "user={USER},verb=get,resource=configmaps,namespace=ess"
-    )]);
+    s.server.deny(&[&deny_guard("get", "configmaps")]);
     let report = s.report("forbidden.txt");
     let run = s.template("ess-guard", "step2", &[], &report);
     assert_ne!(run.code, 0);
@@ -213,10 +153,10 @@ fn helm4_plugin_reads_the_live_marker() {
 
 #[test]
 fn helm3_executable_reads_the_live_marker() {
-    let Some(s) = Setup::new("ESS_GUARD_HELM3") else {
+    let Some(s) = Setup::new(support::helm3()) else {
         return;
     };
-    let bin = s.binary();
+    let bin = s.sandbox.ess_guard_path();
 
     // Step 2 with the intent given: allowed.
     let report = s.report("step2.txt");

@@ -15,19 +15,15 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use cluster::{ess_guard, require_env, run_with_limit, LiteServer, Run};
-
-const MARKERS: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
-labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
-data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
+use cluster::{ess_guard, run_with_limit, Identity, ProdAndStaging, Run};
+use support::HelmSandbox;
 
 fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    support::repo_root()
 }
 
 fn values(name: &str) -> String {
@@ -72,89 +68,40 @@ fn rendered(args: &[String], context: &str) -> Vec<String> {
         .collect()
 }
 
-fn field(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
-        .unwrap_or_else(|| panic!("{key} not in kubeconfig"))
-        .trim()
-        .to_string()
-}
-
 struct Setup {
-    prod: LiteServer,
-    staging: LiteServer,
-    helm: String,
+    /// The operator's kubeconfig names both clusters as admin, current context staging.
+    clusters: ProdAndStaging,
+    helm: PathBuf,
     helm4: bool,
-    kubeconfig: PathBuf,
-    bin_dir: PathBuf,
-    plugins: PathBuf,
-    home: PathBuf,
+    /// Helm 4 finds the example plugin here, as `helm plugin install examples/helm-plugin`
+    /// links it.
+    sandbox: HelmSandbox,
 }
 
 impl Setup {
-    fn new(helm_var: &str) -> Option<Setup> {
-        let helm = require_env(
-            helm_var,
-            "no Helm binary (scripts/get-helm.sh installs them)",
-        )?;
-        let prod = LiteServer::start()?;
-        let staging = LiteServer::start()?;
-        prod.kubectl(&["create", "namespace", "ess"], None);
-        prod.apply(MARKERS);
-        staging.kubectl(&["create", "namespace", "ess"], None);
-        let scratch = prod.scratch().to_path_buf();
-        // The operator's kubeconfig: both clusters as admin, current context staging.
-        let read = |s: &LiteServer| std::fs::read_to_string(s.admin_kubeconfig()).expect("kc");
-        let (p, s) = (read(&prod), read(&staging));
-        let kubeconfig = scratch.join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n\
-                 - name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
-                 - name: staging\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
-                 users:\n- name: admin\n  user:\n    token: {}\n\
-                 contexts:\n\
-                 - name: prod\n  context:\n    cluster: prod\n    user: admin\n\
-                 - name: staging\n  context:\n    cluster: staging\n    user: admin\n\
-                 current-context: staging\n",
-                field(&p, "server"),
-                field(&p, "certificate-authority-data"),
-                field(&s, "server"),
-                field(&s, "certificate-authority-data"),
-                field(&p, "token"),
-            ),
-        )
-        .expect("write kubeconfig");
-        let bin_dir = scratch.join("bin");
-        std::fs::create_dir_all(&bin_dir).expect("bin");
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ess-guard"), bin_dir.join("ess-guard"))
-            .expect("symlink");
-        // Helm 4: the example plugin, as `helm plugin install examples/helm-plugin` links it.
-        let plugins = scratch.join("plugins");
-        std::fs::create_dir_all(&plugins).expect("plugins");
-        std::os::unix::fs::symlink(
-            repo().join("examples/helm-plugin"),
-            plugins.join("ess-guard"),
-        )
-        .expect("link plugin");
-        let home = scratch.join("home");
-        std::fs::create_dir_all(&home).expect("home");
+    fn new(major: u8) -> Option<Setup> {
+        let helm = if major == 4 {
+            support::helm4()
+        } else {
+            support::helm3()
+        }?;
+        let clusters = ProdAndStaging::start(Identity::Admin)?;
+        let sandbox = HelmSandbox::new();
+        sandbox.link_example_plugin();
         Some(Setup {
-            prod,
-            staging,
-            helm4: helm_var.ends_with('4'),
+            clusters,
+            helm4: major == 4,
             helm,
-            kubeconfig,
-            bin_dir,
-            plugins,
-            home,
+            sandbox,
         })
     }
 
     /// helmfile's `helm upgrade --install` line for release ess/ess, `--dry-run=server` added.
     fn helmfile_upgrade(&self, renderer: &str, pr_args: &[String], values_name: &str) -> Run {
-        let mut cmd = Command::new(&self.helm);
+        let mut cmd = self
+            .sandbox
+            .helm(&self.helm, if self.helm4 { 4 } else { 3 });
+        let prod = &self.clusters.prod;
         cmd.args(["upgrade", "--install", "ess"])
             .arg(repo().join("fixtures/charts/mini-stack"))
             .args(["--namespace", "ess", "--values", &values(values_name)])
@@ -163,49 +110,30 @@ impl Setup {
             cmd.arg(format!("--post-renderer-args={a}"));
         }
         cmd.args(["--kube-context", "prod", "--dry-run=server"]);
-        for var in cluster::SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        let path = format!(
-            "{}:{}",
-            self.bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        // Helm 3 cannot read a v1 plugin.yaml: it gets an empty plugin directory.
-        let plugins = if self.helm4 {
-            self.plugins.clone()
-        } else {
-            self.home.clone()
-        };
-        cmd.current_dir(self.prod.scratch())
-            .env("PATH", path)
-            .env("HOME", &self.home)
-            .env("HELM_CACHE_HOME", self.home.join("cache"))
-            .env("HELM_CONFIG_HOME", self.home.join("config"))
-            .env("HELM_DATA_HOME", self.home.join("data"))
-            .env("HELM_PLUGINS", plugins)
-            .env("KUBECONFIG", &self.kubeconfig)
+        // helmfile runs in the folder of helmfile.yaml: the report lands there.
+        cmd.current_dir(prod.scratch())
+            .env("KUBECONFIG", &self.clusters.kubeconfig)
             .env("ESS_GUARD_NO_TTY", "1");
         run_with_limit(cmd, b"")
     }
 
     fn report(&self) -> String {
-        let path = self.prod.scratch().join("ess-guard-ess.txt");
+        let path = self.clusters.prod.scratch().join("ess-guard-ess.txt");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let _ = std::fs::remove_file(&path);
         text
     }
 }
 
-fn replay(helm_var: &str) {
-    let Some(s) = Setup::new(helm_var) else {
+fn replay(major: u8) {
+    let Some(s) = Setup::new(major) else {
         return;
     };
     let (renderer, template_args) = example_post_renderer();
     let args = rendered(&template_args, "prod");
     let prod_origin = format!(
         "from ConfigMap ess/ess-markers at {} (context prod)",
-        s.prod.url()
+        s.clusters.prod.url()
     );
 
     // Allowed: Helm 4 sees hooks, so step 2 is unambiguous; under Helm 3 the legacy values.
@@ -236,7 +164,7 @@ fn replay(helm_var: &str) {
     assert_ne!(run.code, 0, "{}", run.stdout);
     let report = s.report();
     assert!(report.contains("--expect-release"), "{report}");
-    assert!(report.contains(&s.staging.url()), "{report}");
+    assert!(report.contains(&s.clusters.staging.url()), "{report}");
     assert!(report.contains("wrong cluster"), "{report}");
 
     // helmfile < 1.5.1: the templates arrive unrendered. Refused before anything is read.
@@ -262,10 +190,10 @@ fn replay(helm_var: &str) {
 
 #[test]
 fn helmfile_command_line_with_helm4_plugin() {
-    replay("ESS_GUARD_HELM4");
+    replay(4);
 }
 
 #[test]
 fn helmfile_command_line_with_helm3_binary() {
-    replay("ESS_GUARD_HELM3");
+    replay(3);
 }

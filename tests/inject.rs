@@ -1,6 +1,8 @@
 //! Step-2 injection: when a render that asks for the migration lacks the chart's syn2mas Job,
 //! post-render builds one from the render, or refuses with the list of what is missing.
 
+#[path = "support/run.rs"]
+mod runner;
 mod support;
 
 use support::{code, run, split_documents, text};
@@ -274,27 +276,28 @@ fn migrate_env<'a>(syn2mas: &'a serde_json::Value, name: &str) -> Vec<&'a serde_
         .unwrap_or_default()
 }
 
+/// The values of every `SYN2MAS_SCALE_DOWN_MAX_RETRIES` entry of the syn2mas Job's migration
+/// container in a post-rendered `stdout` (exactly one is expected, whoever set it).
+fn retries_values(stdout: &str) -> Vec<serde_json::Value> {
+    let docs = support::parse_stream(stdout);
+    let syn2mas = job(&docs, "syn2mas").expect("the syn2mas Job");
+    migrate_env(syn2mas, "SYN2MAS_SCALE_DOWN_MAX_RETRIES")
+        .into_iter()
+        .map(|e| e["value"].clone())
+        .collect()
+}
+
 /// Runs post-render on a `legacy_auth` release; returns the exit code, stdout, and stderr
 /// followed by the report (`--report`: an allowed run writes nothing to stderr).
 fn post_render(args: &[&str], input: &str) -> (i32, String, String) {
-    let dir = support::temp_dir();
-    let report = dir.path().join("report.txt");
-    let report_arg = report.display().to_string();
-    let mut all = vec![
-        "post-render",
-        "--state",
-        "legacy_auth",
-        "--no-tty",
-        "--report",
-        &report_arg,
-    ];
-    all.extend_from_slice(args);
-    let out = run(&all, input.as_bytes());
-    let report = std::fs::read_to_string(&report).unwrap_or_default();
+    let (run, report) = runner::post_render_offline(args, input.as_bytes().to_vec());
+    let code = run
+        .code
+        .unwrap_or_else(|| panic!("killed by signal {:?}", run.signal));
     (
-        code(&out),
-        text(&out.stdout),
-        format!("{}{report}", text(&out.stderr)),
+        code,
+        run.stdout_text(),
+        format!("{}{}", run.stderr_text(), text(&report)),
     )
 }
 
@@ -400,13 +403,7 @@ fn scale_down_retries_are_set_on_request_and_a_users_value_is_kept() {
         // Asked for, not set by the user: set.
         let (code, stdout, stderr) = post_render(&["--scale-down-retries", "120"], &input);
         assert_eq!(code, 0, "{rel}: {stderr}");
-        let docs = support::parse_stream(&stdout);
-        let env = migrate_env(
-            job(&docs, "syn2mas").expect("Job"),
-            "SYN2MAS_SCALE_DOWN_MAX_RETRIES",
-        );
-        assert_eq!(env.len(), 1, "{rel}");
-        assert_eq!(env[0]["value"], "120", "{rel}");
+        assert_eq!(retries_values(&stdout), ["120"], "{rel}");
         assert!(stderr.contains("120 retries of ~1 s"), "{rel}: {stderr}");
         let (_, twice, _) = post_render(&["--scale-down-retries", "120"], &stdout);
         assert_eq!(twice, stdout, "{rel}: idempotent");
@@ -415,13 +412,11 @@ fn scale_down_retries_are_set_on_request_and_a_users_value_is_kept() {
         let user = with_user_retries(&input, "90");
         let (code, stdout, stderr) = post_render(&["--scale-down-retries", "120"], &user);
         assert_eq!(code, 0, "{rel}: {stderr}");
-        let docs = support::parse_stream(&stdout);
-        let env = migrate_env(
-            job(&docs, "syn2mas").expect("Job"),
-            "SYN2MAS_SCALE_DOWN_MAX_RETRIES",
+        assert_eq!(
+            retries_values(&stdout),
+            ["90"],
+            "{rel}: one entry, the user's value stands"
         );
-        assert_eq!(env.len(), 1, "{rel}: one entry");
-        assert_eq!(env[0]["value"], "90", "{rel}: the user's value stands");
         assert!(
             stderr.contains("note[syn2mas-user-env-kept]") && stderr.contains("\"90\""),
             "{rel}: {stderr}"
@@ -466,16 +461,10 @@ fn a_users_extra_env_rendered_by_real_helm_is_kept() {
         let render = text(&out.stdout);
         let (code, stdout, stderr) = post_render(&["--scale-down-retries", "300"], &render);
         assert_eq!(code, 0, "{}: {stderr}", chart.display());
-        let docs = support::parse_stream(&stdout);
-        let env = migrate_env(
-            job(&docs, "syn2mas").expect("Job"),
-            "SYN2MAS_SCALE_DOWN_MAX_RETRIES",
-        );
-        assert_eq!(env.len(), 1);
         assert_eq!(
-            env[0]["value"],
-            "90",
-            "{}: the user's value",
+            retries_values(&stdout),
+            ["90"],
+            "{}: one entry, the user's value",
             chart.display()
         );
         assert!(stderr.contains("syn2mas-user-env-kept"), "{stderr}");

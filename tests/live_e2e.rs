@@ -20,30 +20,16 @@ mod scenarios;
 
 use std::time::Duration;
 
-use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
-use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, REUSE_VALUES, STATES};
+use cluster::{
+    deny_guard, helm_release_secret, marker_configmap, synapse_statefulset, LiteServer, Run,
+    GUARD_USER as USER,
+};
+use scenarios::{expected, render, render_path, RENDERS, RESTORE, REUSE_VALUES, STATES};
 use serde_json::{json, Value};
-
-const USER: &str = "system:serviceaccount:ess:ess-guard";
 
 /// A fresh server with namespace `ess`; `None` when skipped.
 fn server() -> Option<LiteServer> {
-    let server = LiteServer::start()?;
-    server.kubectl(&["create", "namespace", "ess"], None);
-    Some(server)
-}
-
-fn markers_yaml(value: &str, managed: bool) -> String {
-    let managed_by = if managed {
-        "matrix-tools-deployment-markers"
-    } else {
-        "Helm"
-    };
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  labels:\n    \
-         app.kubernetes.io/managed-by: {managed_by}\n    app.kubernetes.io/part-of: matrix-stack\n\
-         data:\n  MATRIX_STACK_MSC3861: {value}\n"
-    )
+    LiteServer::start_with_ess(None)
 }
 
 /// Stores the marker for `state` (`absent`: deletes the ConfigMap).
@@ -61,63 +47,52 @@ fn set_state(server: &LiteServer, state: &str) {
             None,
         );
     } else {
-        server.apply(&markers_yaml(state, true));
+        server.apply(&marker_configmap("ess", "ess", Some(state), true));
     }
 }
 
-fn synapse_sts_yaml(name: &str, replicas: i32, restore: Option<u32>) -> String {
-    let annotations = match restore {
-        Some(n) => format!(
-            "  annotations:\n    {RESTORE}: \"{n}\"\n    ess-guard.element.io/scaled-down-by: syn2mas\n"
-        ),
-        None => String::new(),
+/// Synapse StatefulSet `ess-synapse-<process>` with `replicas`; `restore`: scaled down by an
+/// earlier post-render, which recorded that many replicas.
+fn synapse(process: &str, replicas: i32, restore: Option<u32>) -> String {
+    let restore = restore.map(|n| n.to_string());
+    let annotations = match &restore {
+        Some(n) => vec![
+            (RESTORE, n.as_str()),
+            ("ess-guard.element.io/scaled-down-by", "syn2mas"),
+        ],
+        None => vec![],
     };
-    format!(
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: ess\n  labels:\n    \
-         app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/instance: {name}\n    \
-         k8s.element.io/synapse-instance: ess-synapse\n{annotations}spec:\n  replicas: {replicas}\n  \
-         serviceName: {name}\n  podManagementPolicy: Parallel\n  selector:\n    matchLabels:\n      \
-         app.kubernetes.io/instance: {name}\n  template:\n    metadata:\n      labels:\n        \
-         app.kubernetes.io/instance: {name}\n    spec:\n      containers:\n      - name: synapse\n        \
-         image: ghcr.io/element-hq/synapse:v1.159.0\n"
-    )
+    synapse_statefulset("ess", process, replicas, &annotations)
 }
 
 fn sts_replicas(server: &LiteServer, name: &str) -> String {
-    server.kubectl(
-        &[
-            "-n",
-            "ess",
-            "get",
-            "statefulset",
-            name,
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ],
-        None,
-    )
+    server.jsonpath("ess", "statefulset", name, "{.spec.replicas}")
 }
 
-/// ess-guard as the restricted user (`extra` after the subcommand's flags).
+/// ess-guard as the restricted user.
 fn guard(server: &LiteServer, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let kubeconfig = path_str(&server.restricted_kubeconfig());
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--kubeconfig", kubeconfig.as_str()]);
-    ess_guard(&all, stdin, &[])
+    cluster::guard_with(server.restricted_kubeconfig(), args, stdin, &[])
+}
+
+/// `ess-guard COMMAND… -r ess -n ess EXTRA…` as the restricted user.
+fn release_cmd(server: &LiteServer, command: &[&str], extra: &[&str]) -> Run {
+    cluster::for_release(server.restricted_kubeconfig(), command, extra)
 }
 
 fn post_render(server: &LiteServer, render_name: &str, extra: &[&str]) -> Run {
-    let mut args = vec!["post-render", "-r", "ess", "-n", "ess", "--no-tty"];
-    args.extend_from_slice(extra);
-    guard(server, &args, Some(&render(render_name)))
+    cluster::post_render(
+        server.restricted_kubeconfig(),
+        &render(render_name),
+        extra,
+        &[],
+    )
 }
 
 fn check_live(server: &LiteServer, render_name: &str) -> Run {
-    let path = path_str(&render_path(render_name));
-    guard(
-        server,
-        &["check", "--live", "-r", "ess", "-n", "ess", &path],
-        None,
+    cluster::check_live(
+        server.restricted_kubeconfig(),
+        &render_path(render_name),
+        &[],
     )
 }
 
@@ -219,7 +194,7 @@ fn every_stored_state_through_post_render_and_check() {
 #[test]
 fn unmanaged_marker_is_refused() {
     let Some(server) = server() else { return };
-    server.apply(&markers_yaml("legacy_auth", false));
+    server.apply(&marker_configmap("ess", "ess", Some("legacy_auth"), false));
     for render in ["step2", "step3"] {
         let run = post_render(&server, render, &[]);
         assert_verdict(&run, Some("unmanaged-marker"), render);
@@ -239,7 +214,7 @@ fn unknown_or_untrimmed_marker_value_is_refused() {
         ("stage9_migrated", "\"stage9_migrated\""),
         ("\"legacy_auth\\n\"", "\"legacy_auth\\n\""),
     ] {
-        server.apply(&markers_yaml(yaml_value, true));
+        server.apply(&marker_configmap("ess", "ess", Some(yaml_value), true));
         let run = post_render(&server, "step2", &[]);
         assert_verdict(&run, Some("unknown-marker-value"), shown);
         assert!(run.stderr.contains(shown), "{}", run.stderr);
@@ -282,7 +257,7 @@ fn absent_marker_with_evidence_of_synapse() {
     );
 
     // Synapse's main StatefulSet: legacy_auth inferred.
-    server.apply(&synapse_sts_yaml("ess-synapse-main", 1, None));
+    server.apply(&synapse("main", 1, None));
     let run = post_render(&server, "step3", &[]);
     assert_verdict(&run, Some("mas-requires-syn2mas"), "sts evidence");
     assert!(
@@ -301,8 +276,8 @@ fn absent_marker_with_evidence_of_synapse() {
 
     // The evidence reads forbidden: a warning, and the marker stays absent.
     server.deny(&[
-        &format!("user={USER},verb=list,resource=secrets,namespace=ess"),
-        &format!("user={USER},verb=get,resource=statefulsets,namespace=ess"),
+        &deny_guard("list", "secrets"),
+        &deny_guard("get", "statefulsets"),
     ]);
     let run = post_render(&server, "step3", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -321,21 +296,15 @@ fn absent_marker_with_evidence_of_synapse() {
 fn forbidden_and_stopped_server_exit_3() {
     let Some(mut server) = server() else { return };
     set_state(&server, "legacy_auth");
-    let rule = format!("user={USER},verb=get,resource=configmaps,namespace=ess");
+    let rule = deny_guard("get", "configmaps");
     server.deny(&[&rule]);
     let cause = format!(
         "not allowed to get configmaps \"ess-markers\" in namespace \"ess\" (403 Forbidden: configmaps \"ess-markers\" is forbidden: User \"{USER}\" cannot get resource \"configmaps\""
     );
     assert_state_failure(&post_render(&server, "step2", &[]), &cause);
     assert_state_failure(&check_live(&server, "step3"), &cause);
-    assert_state_failure(
-        &guard(&server, &["plan", "-r", "ess", "-n", "ess"], None),
-        &cause,
-    );
-    assert_state_failure(
-        &guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None),
-        &cause,
-    );
+    assert_state_failure(&release_cmd(&server, &["plan"], &[]), &cause);
+    assert_state_failure(&release_cmd(&server, &["markers", "get"], &[]), &cause);
     // The escape hatch works without the cluster.
     let run = guard(
         &server,
@@ -350,20 +319,7 @@ fn forbidden_and_stopped_server_exit_3() {
     let text = std::fs::read_to_string(server.restricted_kubeconfig()).expect("kubeconfig");
     let bad = server.scratch().join("kubeconfig-bad-token");
     std::fs::write(&bad, text.replace("ess-guard-token", "expired-token")).expect("write");
-    let run = ess_guard(
-        &[
-            "post-render",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--no-tty",
-            "--kubeconfig",
-            &path_str(&bad),
-        ],
-        Some(&render("step2")),
-        &[],
-    );
+    let run = cluster::post_render(&bad, &render("step2"), &[], &[]);
     assert_state_failure(&run, "401 Unauthorized");
 
     // The kubeconfig without its CA: TLS fails.
@@ -374,20 +330,7 @@ fn forbidden_and_stopped_server_exit_3() {
         .collect();
     let no_ca_path = server.scratch().join("kubeconfig-no-ca");
     std::fs::write(&no_ca_path, no_ca).expect("write");
-    let run = ess_guard(
-        &[
-            "post-render",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--no-tty",
-            "--kubeconfig",
-            &path_str(&no_ca_path),
-        ],
-        Some(&render("step2")),
-        &[],
-    );
+    let run = cluster::post_render(&no_ca_path, &render("step2"), &[], &[]);
     assert_state_failure(&run, "TLS connection to the Kubernetes API server");
 
     server.stop();
@@ -395,11 +338,7 @@ fn forbidden_and_stopped_server_exit_3() {
     assert_state_failure(&run, "cannot reach the Kubernetes API server");
     assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
     assert_state_failure(
-        &guard(
-            &server,
-            &["plan", "-r", "ess", "-n", "ess", "--timeout", "2"],
-            None,
-        ),
+        &release_cmd(&server, &["plan"], &["--timeout", "2"]),
         "cannot reach the Kubernetes API server",
     );
 }
@@ -420,7 +359,7 @@ fn deny_all_but(resource: &str, verbs_left: &[&str]) -> Vec<String> {
     ]
     .into_iter()
     .filter(|v| !verbs_left.contains(v))
-    .map(|v| format!("user={USER},verb={v},resource={resource},namespace=ess"))
+    .map(|v| deny_guard(v, resource))
     .collect()
 }
 
@@ -433,12 +372,10 @@ fn deny_owned(server: &LiteServer, rules: &[String]) {
 fn least_privilege_post_render_needs_only_get_configmaps() {
     let Some(server) = server() else { return };
     set_state(&server, "legacy_auth");
-    server.apply(&synapse_sts_yaml("ess-synapse-main", 1, None));
+    server.apply(&synapse("main", 1, None));
     let mut rules = deny_all_but("configmaps", &["get"]);
-    rules.push(format!("user={USER},verb=*,resource=secrets,namespace=ess"));
-    rules.push(format!(
-        "user={USER},verb=*,resource=statefulsets,namespace=ess"
-    ));
+    rules.push(deny_guard("*", "secrets"));
+    rules.push(deny_guard("*", "statefulsets"));
     deny_owned(&server, &rules);
     // The rules are in force: listing ConfigMaps is refused to the restricted user.
     let out = std::process::Command::new("/usr/bin/kubectl")
@@ -456,17 +393,11 @@ fn least_privilege_post_render_needs_only_get_configmaps() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains(RESTORE));
     assert_eq!(check_live(&server, "step1").code, 0);
-    assert_eq!(
-        guard(&server, &["plan", "-r", "ess", "-n", "ess"], None).code,
-        0
-    );
-    assert_eq!(
-        guard(&server, &["markers", "get", "-r", "ess", "-n", "ess"], None).code,
-        0
-    );
+    assert_eq!(release_cmd(&server, &["plan"], &[]).code, 0);
+    assert_eq!(release_cmd(&server, &["markers", "get"], &[]).code, 0);
 
     // What needs more: recover (list, patch statefulsets), --reuse-values (list secrets).
-    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    let run = release_cmd(&server, &["recover"], &[]);
     assert_eq!(run.code, 3);
     assert!(
         run.stderr.contains("not allowed to list statefulsets"),
@@ -489,7 +420,7 @@ fn least_privilege_post_render_needs_only_get_configmaps() {
 #[test]
 fn least_privilege_recover_and_reuse_values() {
     let Some(server) = server() else { return };
-    server.apply(&synapse_sts_yaml("ess-synapse-main", 0, Some(2)));
+    server.apply(&synapse("main", 0, Some(2)));
     let release = helm_release_secret(
         "ess",
         "ess",
@@ -501,16 +432,10 @@ fn least_privilege_recover_and_reuse_values() {
     // recover: list + patch on statefulsets; values --reuse-values: list on secrets.
     let mut rules = deny_all_but("statefulsets", &["list", "patch"]);
     rules.extend(deny_all_but("secrets", &["list"]));
-    rules.push(format!(
-        "user={USER},verb=*,resource=configmaps,namespace=ess"
-    ));
+    rules.push(deny_guard("*", "configmaps"));
     deny_owned(&server, &rules);
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(sts_replicas(&server, "ess-synapse-main"), "2");
     let run = guard(
@@ -526,26 +451,14 @@ fn least_privilege_recover_and_reuse_values() {
 #[test]
 fn recover_real_statefulsets() {
     let Some(server) = server() else { return };
-    server.apply(&synapse_sts_yaml("ess-synapse-main", 0, Some(2)));
-    server.apply(&synapse_sts_yaml("ess-synapse-event-persist", 0, Some(1)));
-    server.apply(&synapse_sts_yaml("ess-synapse-pusher", 0, None));
-    let generation = |name: &str| {
-        server.kubectl(
-            &[
-                "-n",
-                "ess",
-                "get",
-                "statefulset",
-                name,
-                "-o",
-                "jsonpath={.metadata.generation}",
-            ],
-            None,
-        )
-    };
+    server.apply(&synapse("main", 0, Some(2)));
+    server.apply(&synapse("event-persist", 0, Some(1)));
+    server.apply(&synapse("pusher", 0, None));
+    let generation =
+        |name: &str| server.jsonpath("ess", "statefulset", name, "{.metadata.generation}");
     let gen_before = generation("ess-synapse-main");
 
-    let run = guard(&server, &["recover", "-r", "ess", "-n", "ess"], None);
+    let run = release_cmd(&server, &["recover"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -561,13 +474,9 @@ fn recover_real_statefulsets() {
     );
 
     // A denied patch: exit 3, nothing changed.
-    let deny_patch = format!("user={USER},verb=patch,resource=statefulsets,namespace=ess");
+    let deny_patch = deny_guard("patch", "statefulsets");
     server.deny(&[&deny_patch]);
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
         run.stderr.contains("not allowed to patch statefulsets"),
@@ -577,11 +486,7 @@ fn recover_real_statefulsets() {
     assert_eq!(sts_replicas(&server, "ess-synapse-event-persist"), "0");
     server.allow(&[&deny_patch]);
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -606,11 +511,7 @@ fn recover_real_statefulsets() {
     );
     assert!(managers.contains("ess-guard"), "field manager: {managers}");
 
-    let run = guard(
-        &server,
-        &["recover", "-r", "ess", "-n", "ess", "--apply"],
-        None,
-    );
+    let run = release_cmd(&server, &["recover"], &["--apply"]);
     assert_eq!(run.code, 0);
     assert!(run
         .stdout

@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster::{ess_guard, helm_release_secret, Run};
+use cluster::{ess_guard, for_release, helm_release_secret, Run};
 use fake_apiserver::{Behaviour, FakeApiServer, Fault, RecordedRequest};
 use scenarios::{expected, path_str, render, render_path, RENDERS, RESTORE, REUSE_VALUES, STATES};
 use serde_json::{json, Value};
@@ -56,35 +56,11 @@ fn kc(server: &FakeApiServer) -> String {
 }
 
 fn post_render(kubeconfig: &str, render_name: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "post-render",
-        "--kubeconfig",
-        kubeconfig,
-        "-r",
-        "ess",
-        "-n",
-        "ess",
-        "--no-tty",
-    ];
-    args.extend_from_slice(extra);
-    ess_guard(&args, Some(&render(render_name)), &[])
+    cluster::post_render(kubeconfig, &render(render_name), extra, &[])
 }
 
 fn check_live(kubeconfig: &str, render_name: &str, extra: &[&str]) -> Run {
-    let path = path_str(&render_path(render_name));
-    let mut args = vec![
-        "check",
-        "--live",
-        "--kubeconfig",
-        kubeconfig,
-        "-r",
-        "ess",
-        "-n",
-        "ess",
-    ];
-    args.extend_from_slice(extra);
-    args.push(&path);
-    ess_guard(&args, None, &[])
+    cluster::check_live(kubeconfig, &render_path(render_name), extra)
 }
 
 fn describe(reqs: &[RecordedRequest]) -> Vec<String> {
@@ -572,40 +548,11 @@ fn every_failure_exits_3_with_one_line_and_empty_stdout() {
         let run = check_live(&kubeconfig, "step3", &timeout);
         assert_state_failure(&run, case.cause);
 
-        let run = ess_guard(
-            &[
-                "plan",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-                "--timeout",
-                "1",
-            ],
-            None,
-            &[],
-        );
+        let run = for_release(&kubeconfig, &["plan"], &["--timeout", "1"]);
         assert_state_failure(&run, case.cause);
 
         if case.markers_get_fails {
-            let run = ess_guard(
-                &[
-                    "markers",
-                    "get",
-                    "--kubeconfig",
-                    &kubeconfig,
-                    "-r",
-                    "ess",
-                    "-n",
-                    "ess",
-                    "--timeout",
-                    "1",
-                ],
-                None,
-                &[],
-            );
+            let run = for_release(&kubeconfig, &["markers", "get"], &["--timeout", "1"]);
             assert_state_failure(&run, case.cause);
         }
     }
@@ -714,22 +661,7 @@ fn marker_anomalies_are_refused_like_the_chart_refuses_them() {
             );
         }
         // markers get classifies the same ConfigMap with the same rule.
-        let run = ess_guard(
-            &[
-                "markers",
-                "get",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-                "--format",
-                "json",
-            ],
-            None,
-            &[],
-        );
+        let run = for_release(&kubeconfig, &["markers", "get"], &["--format", "json"]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
         let rules: Vec<&str> = v["findings"]
@@ -839,23 +771,7 @@ fn absent_with_synapse_statefulset_is_legacy_inferred() {
     assert_absent_evidence_reads(&server);
 
     // plan says the state was inferred, not read.
-    let plan = |format: &str| {
-        ess_guard(
-            &[
-                "plan",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-                "--format",
-                format,
-            ],
-            None,
-            &[],
-        )
-    };
+    let plan = |format: &str| for_release(&kubeconfig, &["plan"], &["--format", format]);
     let run = plan("yaml");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -1126,20 +1042,7 @@ fn helm3_capture_without_hooks_finds_release_and_namespace() {
 fn markers_get_text_and_json() {
     let server = fake_with_state("syn2mas_migrated");
     let kubeconfig = kc(&server);
-    let run = ess_guard(
-        &[
-            "markers",
-            "get",
-            "--kubeconfig",
-            &kubeconfig,
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-        ],
-        None,
-        &[],
-    );
+    let run = for_release(&kubeconfig, &["markers", "get"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let want = format!(
         "server:    {}\ncontext:   fake\nconfigmap: ess/ess-markers (exists)\nstate:     syn2mas_migrated\n\
@@ -1153,22 +1056,7 @@ fn markers_get_text_and_json() {
     assert_one_marker_get(&server);
 
     server.clear_requests();
-    let run = ess_guard(
-        &[
-            "markers",
-            "get",
-            "--kubeconfig",
-            &kubeconfig,
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--format",
-            "json",
-        ],
-        None,
-        &[],
-    );
+    let run = for_release(&kubeconfig, &["markers", "get"], &["--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
     assert_eq!(v["server"], json!(server.url()));
@@ -1190,24 +1078,7 @@ fn markers_get_text_and_json() {
 fn markers_get_absent_unmanaged_and_invalid() {
     let server = FakeApiServer::start(Behaviour::normal());
     let kubeconfig = kc(&server);
-    let get = |format: &str| {
-        ess_guard(
-            &[
-                "markers",
-                "get",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-                "--format",
-                format,
-            ],
-            None,
-            &[],
-        )
-    };
+    let get = |format: &str| for_release(&kubeconfig, &["markers", "get"], &["--format", format]);
     let run = get("yaml");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run
@@ -1300,19 +1171,7 @@ fn plan_for_every_stored_state() {
     for (state, next, allowed, sets) in table {
         let server = fake_with_state(state);
         let kubeconfig = kc(&server);
-        let run = ess_guard(
-            &[
-                "plan",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-            ],
-            None,
-            &[],
-        );
+        let run = for_release(&kubeconfig, &["plan"], &[]);
         assert_eq!(run.code, 0, "{state}: {}", run.stderr);
         let out = &run.stdout;
         assert!(
@@ -1358,21 +1217,7 @@ fn plan_for_every_stored_state() {
         }
 
         server.clear_requests();
-        let run = ess_guard(
-            &[
-                "plan",
-                "--kubeconfig",
-                &kubeconfig,
-                "-r",
-                "ess",
-                "-n",
-                "ess",
-                "--format",
-                "json",
-            ],
-            None,
-            &[],
-        );
+        let run = for_release(&kubeconfig, &["plan"], &["--format", "json"]);
         assert_eq!(run.code, 0, "{state}: {}", run.stderr);
         let v: Value = serde_json::from_str(&run.stdout).expect("plan JSON");
         assert_eq!(v["state"], state);
@@ -1403,22 +1248,15 @@ fn plan_for_every_stored_state() {
 #[test]
 fn plan_with_values_lists_what_is_missing_and_sso_switch() {
     let server = fake_with_state("legacy_auth");
-    let run = ess_guard(
+    let run = for_release(
+        kc(&server),
+        &["plan"],
         &[
-            "plan",
-            "--kubeconfig",
-            &kc(&server),
-            "-r",
-            "ess",
-            "-n",
-            "ess",
             "--set",
             "matrixAuthenticationService.enabled=true",
             "--format",
             "json",
         ],
-        None,
-        &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: Value = serde_json::from_str(&run.stdout).expect("JSON");

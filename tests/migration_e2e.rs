@@ -19,15 +19,18 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/scenarios.rs"]
+mod scenarios;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use cluster::{require_env, run_with_limit, LiteServer, Run};
+use cluster::{run_with_limit, LiteServer, Run};
+use scenarios::RESTORE;
+use support::HelmSandbox;
 
-const RESTORE: &str = "ess-guard.element.io/restore-replicas";
 const MARKERS_PRE: &str = "ess-deployment-markers-pre";
 
 /// `$ESS_GUARD_SHARED` (the folder holding tools/, ess-chart/, ess-renders/).
@@ -71,47 +74,22 @@ impl Chart {
     }
 }
 
-/// The server, the Helm binaries and the directories Helm and ess-guard run with.
+/// The server and the Helm binaries; each scenario runs Helm in its own [`HelmSandbox`].
 struct Env {
     server: LiteServer,
-    helm3: String,
-    helm4: String,
-    /// On PATH first: `ess-guard` (the binary under test). Helm 3 finds its
-    /// `--post-renderer ess-guard` there, Helm 4's plugin runs it from there.
-    bin_dir: PathBuf,
-    /// HELM_PLUGINS for Helm 4 (the ess-guard `postrenderer/v1` plugin); Helm 3 gets an empty
-    /// directory (it cannot load v1 plugins).
-    plugins4: PathBuf,
-    plugins3: PathBuf,
+    helm3: PathBuf,
+    helm4: PathBuf,
 }
 
 impl Env {
     fn new() -> Option<Env> {
-        let helm3 = require_env("ESS_GUARD_HELM3", "no Helm 3 (scripts/get-helm.sh)")?;
-        let helm4 = require_env("ESS_GUARD_HELM4", "no Helm 4 (scripts/get-helm.sh)")?;
+        let helm3 = support::helm3()?;
+        let helm4 = support::helm4()?;
         let server = simulator_server()?;
-        let scratch = server.scratch().to_path_buf();
-        let bin_dir = scratch.join("bin");
-        std::fs::create_dir_all(&bin_dir).expect("bin dir");
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_ess-guard"), bin_dir.join("ess-guard"))
-            .expect("symlink ess-guard");
-        let plugins4 = scratch.join("plugins4");
-        std::fs::create_dir_all(plugins4.join("ess-guard")).expect("plugin dir");
-        std::fs::write(
-            plugins4.join("ess-guard/plugin.yaml"),
-            "apiVersion: v1\nname: ess-guard\ntype: postrenderer/v1\nruntime: subprocess\nversion: 0.1.0\n\
-             runtimeConfig:\n  platformCommand:\n    - command: ess-guard\n",
-        )
-        .expect("plugin.yaml");
-        let plugins3 = scratch.join("plugins3");
-        std::fs::create_dir_all(&plugins3).expect("empty plugin dir");
         Some(Env {
             server,
             helm3,
             helm4,
-            bin_dir,
-            plugins4,
-            plugins3,
         })
     }
 }
@@ -141,7 +119,9 @@ struct Ns<'a> {
     ns: String,
     major: u8,
     chart: Chart,
-    home: PathBuf,
+    /// Helm's folders, `ess-guard` on PATH (Helm 3 finds its `--post-renderer ess-guard`
+    /// there, Helm 4's plugin runs it from there), the shipped Helm 4 plugin, the reports.
+    sandbox: HelmSandbox,
     runs: std::cell::Cell<u32>,
 }
 
@@ -152,14 +132,14 @@ const KINDS: &str = "configmaps,secrets,services,serviceaccounts,persistentvolum
 
 impl<'a> Ns<'a> {
     fn new(env: &'a Env, ns: &str, major: u8, chart: Chart) -> Ns<'a> {
-        let home = env.server.scratch().join(format!("home-{ns}"));
-        std::fs::create_dir_all(&home).expect("home");
+        let sandbox = HelmSandbox::new();
+        sandbox.link_example_plugin();
         Ns {
             env,
             ns: ns.to_string(),
             major,
             chart,
-            home,
+            sandbox,
             runs: std::cell::Cell::new(0),
         }
     }
@@ -174,12 +154,13 @@ impl<'a> Ns<'a> {
     fn helm(&self, args: &[String], guard: bool) -> (Run, String) {
         let n = self.runs.get() + 1;
         self.runs.set(n);
-        let report = self.home.join(format!("report-{n}.txt"));
-        let mut cmd = Command::new(if self.major == 3 {
+        let report = self.sandbox.path(&format!("report-{n}.txt"));
+        let helm = if self.major == 3 {
             &self.env.helm3
         } else {
             &self.env.helm4
-        });
+        };
+        let mut cmd = self.sandbox.helm(helm, self.major);
         cmd.args(args).args(["--timeout", "60s"]);
         if guard {
             if !args.iter().any(|a| a == "--post-renderer") {
@@ -195,30 +176,7 @@ impl<'a> Ns<'a> {
                 report.display()
             ));
         }
-        for var in cluster::SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        cmd.env(
-            "PATH",
-            format!(
-                "{}:{}",
-                self.env.bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOME", &self.home)
-        .env("HELM_CACHE_HOME", self.home.join("cache"))
-        .env("HELM_CONFIG_HOME", self.home.join("config"))
-        .env("HELM_DATA_HOME", self.home.join("data"))
-        .env(
-            "HELM_PLUGINS",
-            if self.major == 3 {
-                &self.env.plugins3
-            } else {
-                &self.env.plugins4
-            },
-        )
-        .env("KUBECONFIG", self.env.server.admin_kubeconfig());
+        cmd.env("KUBECONFIG", self.env.server.admin_kubeconfig());
         let run = run_with_limit(cmd, b"");
         let text = std::fs::read_to_string(&report).unwrap_or_default();
         (run, text)
@@ -245,13 +203,12 @@ impl<'a> Ns<'a> {
     }
 
     fn marker(&self) -> String {
-        self.kubectl(&[
-            "get",
+        self.env.server.jsonpath(
+            &self.ns,
             "cm",
             "ess-markers",
-            "-o",
-            "jsonpath={.data.MATRIX_STACK_MSC3861}",
-        ])
+            &format!("{{.data.{}}}", cluster::MARKER_KEY),
+        )
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -315,32 +272,28 @@ impl<'a> Ns<'a> {
     }
 
     fn job_annotation(&self, job: &str) -> String {
-        self.kubectl(&[
-            "get",
+        self.env.server.jsonpath(
+            &self.ns,
             "job",
             job,
-            "-o",
-            "jsonpath={.metadata.annotations.kube-apiserver-lite/simulated}",
-        ])
+            "{.metadata.annotations.kube-apiserver-lite/simulated}",
+        )
     }
 
     fn job_failure(&self, job: &str) -> String {
-        self.kubectl(&[
-            "get",
+        self.env.server.jsonpath(
+            &self.ns,
             "job",
             job,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Failed\")].message}",
-        ])
+            "{.status.conditions[?(@.type==\"Failed\")].message}",
+        )
     }
 
     /// Runs ess-guard (not through Helm) as the restricted user.
     fn ess_guard(&self, args: &[&str]) -> Run {
-        let kubeconfig = self.env.server.restricted_kubeconfig();
-        let kc = format!("--kubeconfig={}", kubeconfig.display());
         let mut full: Vec<&str> = args.to_vec();
-        full.extend_from_slice(&["-r", "ess", "-n", &self.ns, &kc]);
-        cluster::ess_guard(&full, None, &[])
+        full.extend_from_slice(&["-r", "ess", "-n", &self.ns]);
+        cluster::guard_with(self.env.server.restricted_kubeconfig(), &full, None, &[])
     }
 
     /// `ess-guard plan`: its whole output, and the `helm upgrade` command it prints as argv.
@@ -358,6 +311,19 @@ impl<'a> Ns<'a> {
             text.split_whitespace().map(str::to_string).collect()
         });
         (run.stdout, cmd)
+    }
+
+    /// `plan`'s output and the command it prints, which must be the `step` (`dry-run`,
+    /// `migrate`, `finalize`) through ess-guard.
+    fn plan_next(&self, step: &str) -> (String, Vec<String>) {
+        let w = self.what();
+        let (text, cmd) = self.plan();
+        let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
+        assert!(
+            cmd.contains(&format!("--post-renderer-args=--step={step}")),
+            "{w} {cmd:?}\n{text}"
+        );
+        (text, cmd)
     }
 
     /// Runs the command `plan` printed (its first word, `helm`, is this scenario's Helm),
@@ -495,24 +461,14 @@ fn flow(env: &Env, ns: &str, major: u8, chart: Chart) -> String {
 
     // plan at legacy_auth (before step 1): step 1; the test runs that command, adding the
     // step-1 values plan's preconditions ask for (ingress host, bcrypt scheme).
-    let (text, cmd) = s.plan();
+    let (text, cmd) = s.plan_next("dry-run");
     assert!(text.contains("marker:   legacy_auth"), "{w} {text}");
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=dry-run".to_string()),
-        "{w} {cmd:?}"
-    );
     s.run_planned(&cmd, &["-f".into(), values("step1-syn2mas-dryrun.yaml")]);
     assert_eq!(s.marker(), "legacy_auth", "{w} after step 1");
     assert_eq!(s.job_annotation("ess-syn2mas"), "complete", "{w} dry run");
 
     // plan at legacy_auth after step 1: the migration, run verbatim (--reuse-values + --set).
-    let (text, cmd) = s.plan();
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=migrate".to_string()),
-        "{w} {text}"
-    );
+    let (_, cmd) = s.plan_next("migrate");
     s.run_planned(&cmd, &[]);
     assert_eq!(s.marker(), "syn2mas_migrated", "{w} after step 2");
     assert_eq!(s.job_annotation("ess-syn2mas"), "syn2mas-migrate", "{w}");
@@ -534,12 +490,7 @@ fn flow(env: &Env, ns: &str, major: u8, chart: Chart) -> String {
     }
 
     // plan at syn2mas_migrated: step 3, run verbatim.
-    let (text, cmd) = s.plan();
-    let cmd = cmd.unwrap_or_else(|| panic!("{w} plan printed no command: {text}"));
-    assert!(
-        cmd.contains(&"--post-renderer-args=--step=finalize".to_string()),
-        "{w} {text}"
-    );
+    let (_, cmd) = s.plan_next("finalize");
     s.run_planned(&cmd, &[]);
     assert_eq!(s.marker(), "delegated_auth", "{w} after step 3");
 

@@ -13,6 +13,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use support::HelmSandbox;
+
 /// `gpg` on PATH, or `None` after `skipped: …` (a panic under ESS_GUARD_REQUIRE_ALL=1).
 fn gpg() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -98,43 +100,43 @@ fn make_keys(gpg: &Path, dir: &Path) -> Keys {
     keys
 }
 
-/// Helm 4 with its own data/config/cache folders under `home`; `plugins` is HELM_PLUGINS.
-fn helm(helm4: &Path, home: &Path, plugins: &Path, args: &[&str]) -> Output {
-    let bin_dir = home.join("bin");
-    std::fs::create_dir_all(&bin_dir).expect("bin");
-    let link = bin_dir.join("ess-guard");
-    if !link.exists() {
-        std::os::unix::fs::symlink(support::bin(), &link).expect("symlink ess-guard");
-    }
-    Command::new(helm4)
-        .args(args)
-        .env("HOME", home)
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_PLUGINS", plugins)
-        .env("GNUPGHOME", home.join("no-default-keyring"))
-        .env("KUBECONFIG", "/dev/null")
-        .env("ESS_GUARD_NO_TTY", "1")
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .output()
-        .expect("run helm")
+/// Helm 4 in `sandbox`, with `plugins` as HELM_PLUGINS and no default GnuPG keyring (only the
+/// `--keyring` a test names can verify anything).
+fn helm(helm4: &Path, sandbox: &HelmSandbox, plugins: &Path, args: &[&str]) -> Output {
+    support::output(
+        sandbox
+            .helm4(helm4)
+            .args(args)
+            .env("HELM_PLUGINS", plugins)
+            .env("GNUPGHOME", sandbox.path("no-default-keyring"))
+            .env("ESS_GUARD_NO_TTY", "1"),
+    )
+}
+
+/// `helm plugin install TARBALL --keyring KEYRING` into the sandbox's data folder (Helm 4
+/// verifies a tarball against its `.prov` by default).
+fn install(helm4: &Path, sandbox: &HelmSandbox, tarball: &Path, keyring: &Path) -> Output {
+    helm(
+        helm4,
+        sandbox,
+        &sandbox.plugins(),
+        &[
+            "plugin",
+            "install",
+            tarball.to_str().expect("UTF-8"),
+            "--keyring",
+            keyring.to_str().expect("UTF-8"),
+        ],
+    )
 }
 
 /// `helm template` of the mini chart through the installed plugin, marker stated.
-fn template_through_plugin(helm4: &Path, home: &Path, plugins: &Path) -> Output {
+fn template_through_plugin(helm4: &Path, sandbox: &HelmSandbox, plugins: &Path) -> Output {
     let chart = support::repo_root().join("fixtures/charts/mini-stack");
     let values = support::repo_root().join("fixtures/charts/values/step2.yaml");
     helm(
         helm4,
-        home,
+        sandbox,
         plugins,
         &[
             "template",
@@ -185,20 +187,12 @@ fn signed_plugin_installs_verified_and_tampering_is_refused() {
     assert!(prov_text.contains("ess-guard-0.1.0.tgz: sha256:"));
 
     // Verified install with the public keyring: accepted, listed as signed, and it works.
-    let home = dir.path().join("helm-ok");
-    let plugins = home.join("data/plugins");
-    let tgz = tarball.to_str().expect("UTF-8");
-    let pubring = keys.pubring.to_str().expect("UTF-8");
-    let installed = helm(
-        &helm4,
-        &home,
-        &plugins,
-        &["plugin", "install", tgz, "--keyring", pubring],
-    );
+    let verified = HelmSandbox::new();
+    let installed = install(&helm4, &verified, &tarball, &keys.pubring);
     let text = ok(installed, "helm plugin install (signed)");
     assert!(text.contains("Plugin Hash Verified"), "{text}");
     let list = ok(
-        helm(&helm4, &home, &plugins, &["plugin", "list"]),
+        helm(&helm4, &verified, &verified.plugins(), &["plugin", "list"]),
         "plugin list",
     );
     let row = list
@@ -209,7 +203,7 @@ fn signed_plugin_installs_verified_and_tampering_is_refused() {
         row.contains("postrenderer/v1") && row.contains("signed"),
         "{row}"
     );
-    let run = template_through_plugin(&helm4, &home, &plugins);
+    let run = template_through_plugin(&helm4, &verified, &verified.plugins());
     let rendered = ok(run, "helm template through the installed plugin");
     assert!(
         rendered.contains("ess-guard.element.io/restore-replicas"),
@@ -249,20 +243,9 @@ fn signed_plugin_installs_verified_and_tampering_is_refused() {
         "tar",
     );
     std::fs::copy(&prov, tampered_dir.join("ess-guard-0.1.0.tgz.prov")).expect("copy prov");
-    let home2 = dir.path().join("helm-tampered");
-    let plugins2 = home2.join("data/plugins");
-    let refused = helm(
-        &helm4,
-        &home2,
-        &plugins2,
-        &[
-            "plugin",
-            "install",
-            tampered.to_str().expect("UTF-8"),
-            "--keyring",
-            pubring,
-        ],
-    );
+    let refusing = HelmSandbox::new();
+    let plugins2 = refusing.plugins();
+    let refused = install(&helm4, &refusing, &tampered, &keys.pubring);
     assert!(!refused.status.success(), "tampered tarball installed");
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("verification failed"), "{err}");
@@ -273,35 +256,13 @@ fn signed_plugin_installs_verified_and_tampering_is_refused() {
     std::fs::create_dir_all(&bare_dir).expect("dir");
     let bare = bare_dir.join("ess-guard-0.1.0.tgz");
     std::fs::copy(&tarball, &bare).expect("copy");
-    let refused = helm(
-        &helm4,
-        &home2,
-        &plugins2,
-        &[
-            "plugin",
-            "install",
-            bare.to_str().expect("UTF-8"),
-            "--keyring",
-            pubring,
-        ],
-    );
+    let refused = install(&helm4, &refusing, &bare, &keys.pubring);
     assert!(!refused.status.success(), "unsigned tarball installed");
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("no provenance file"), "{err}");
 
     // Signed by a key the keyring does not hold: refused.
-    let refused = helm(
-        &helm4,
-        &home2,
-        &plugins2,
-        &[
-            "plugin",
-            "install",
-            tgz,
-            "--keyring",
-            keys.other_pubring.to_str().expect("UTF-8"),
-        ],
-    );
+    let refused = install(&helm4, &refusing, &tarball, &keys.other_pubring);
     assert!(!refused.status.success(), "unknown signer accepted");
     assert!(!plugins2.join("ess-guard").exists(), "nothing installed");
 }
@@ -312,19 +273,19 @@ fn a_folder_install_is_hidden_by_helm_plugins_set_elsewhere() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("helm");
+    let sandbox = HelmSandbox::new();
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("dir");
     let folder = support::repo_root().join("examples/helm-plugin");
     let out = helm(
         &helm4,
-        &home,
+        &sandbox,
         &elsewhere,
         &["plugin", "install", folder.to_str().expect("UTF-8")],
     );
     ok(out, "helm plugin install <folder>");
     // Linked under HELM_DATA_HOME/plugins, not HELM_PLUGINS …
-    let link = home.join("data/plugins/helm-plugin");
+    let link = sandbox.plugins().join("helm-plugin");
     assert!(
         std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()),
         "{} is not a link to the folder",
@@ -332,12 +293,12 @@ fn a_folder_install_is_hidden_by_helm_plugins_set_elsewhere() {
     );
     assert!(std::fs::read_dir(&elsewhere).expect("dir").next().is_none());
     // … so with HELM_PLUGINS elsewhere, Helm cannot find it.
-    let run = template_through_plugin(&helm4, &home, &elsewhere);
+    let run = template_through_plugin(&helm4, &sandbox, &elsewhere);
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("not found"), "{err}");
     // With HELM_PLUGINS at the data folder, it is found.
-    let run = template_through_plugin(&helm4, &home, &home.join("data/plugins"));
+    let run = template_through_plugin(&helm4, &sandbox, &sandbox.plugins());
     ok(
         run,
         "helm template with HELM_PLUGINS=HELM_DATA_HOME/plugins",

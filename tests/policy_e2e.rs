@@ -8,21 +8,13 @@ mod cluster;
 
 use std::time::{Duration, Instant};
 
-use cluster::{ess_guard, LiteServer};
+use cluster::{ess_guard, LiteServer, MARKER_KEY as KEY};
 
-const KEY: &str = "MATRIX_STACK_MSC3861";
 const NAMESPACE_CONTROLLER: &str = "system:serviceaccount:kube-system:namespace-controller";
 
+/// The marker ConfigMap of `release` in `ns` as the chart writes it; `None`: no key yet.
 fn marker(release: &str, ns: &str, value: Option<&str>) -> String {
-    let data = match value {
-        Some(v) => format!("data:\n  {KEY}: {v}\n"),
-        None => String::new(),
-    };
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {release}-markers\n  namespace: {ns}\n  labels:\n    \
-         app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n    \
-         app.kubernetes.io/instance: {release}-deployment-markers\n{data}"
-    )
+    cluster::marker_configmap(release, ns, value, true)
 }
 
 fn job(name: &str, ns: &str) -> String {
@@ -35,10 +27,8 @@ fn job(name: &str, ns: &str) -> String {
 /// A server with namespaces `ess` and `other`, the policy generated with `policy_args` applied,
 /// and proof that it is enforced (the plugin picks policies up asynchronously).
 fn server_with_policy(policy_args: &[&str]) -> Option<LiteServer> {
-    let server = LiteServer::start()?;
-    for ns in ["ess", "other"] {
-        server.kubectl(&["create", "namespace", ns], None);
-    }
+    let server = LiteServer::start_with_ess(None)?;
+    server.create_namespace("other");
     let mut args = vec!["policy"];
     args.extend_from_slice(policy_args);
     let run = ess_guard(&args, None, &[]);
@@ -73,19 +63,7 @@ fn server_with_policy(policy_args: &[&str]) -> Option<LiteServer> {
 }
 
 fn set(server: &LiteServer, release: &str, value: &str) -> std::process::Output {
-    server.try_kubectl(
-        &[
-            "-n",
-            "ess",
-            "patch",
-            "cm",
-            &format!("{release}-markers"),
-            "--type=merge",
-            "-p",
-            &format!("{{\"data\":{{\"{KEY}\":\"{value}\"}}}}"),
-        ],
-        None,
-    )
+    server.try_set_marker(release, value)
 }
 
 fn assert_refused(out: &std::process::Output, what: &str, needle: &str) {
@@ -107,18 +85,30 @@ fn assert_allowed(out: &std::process::Output, what: &str) {
 }
 
 fn stored(server: &LiteServer, release: &str) -> String {
-    server.kubectl(
-        &[
-            "-n",
-            "ess",
-            "get",
-            "cm",
-            &format!("{release}-markers"),
-            "-o",
-            &format!("jsonpath={{.data.{KEY}}}"),
-        ],
-        None,
+    server.jsonpath(
+        "ess",
+        "cm",
+        &format!("{release}-markers"),
+        &format!("{{.data.{KEY}}}"),
     )
+}
+
+/// Sets the marker of `release` to each value of `steps` in turn, starting from `from`; `None`
+/// expects the server to allow the write, `Some(needle)` a refusal naming `needle` (the value
+/// then stays; the step names say which transition failed).
+fn walk(server: &LiteServer, release: &str, from: &str, steps: &[(&str, Option<&str>)]) {
+    let mut current = from;
+    for &(to, refusal) in steps {
+        let out = set(server, release, to);
+        let what = format!("{current} -> {to}");
+        match refusal {
+            None => {
+                assert_allowed(&out, &what);
+                current = to;
+            }
+            Some(needle) => assert_refused(&out, &what, needle),
+        }
+    }
 }
 
 #[test]
@@ -129,10 +119,11 @@ fn marker_moves_forward_only() {
     // Fresh install: the chart's pre-hook creates the ConfigMap without the key, the post-hook
     // stores legacy_auth.
     server.apply(&marker("ess", "ess", None));
-    assert_allowed(&set(&server, "ess", "legacy_auth"), "absent -> legacy_auth");
-    assert_allowed(
-        &set(&server, "ess", "legacy_auth"),
-        "legacy_auth -> legacy_auth",
+    walk(
+        &server,
+        "ess",
+        "absent",
+        &[("legacy_auth", None), ("legacy_auth", None)],
     );
     // The pre-hook rewrites the labels and keeps the key.
     assert_allowed(
@@ -149,36 +140,28 @@ fn marker_moves_forward_only() {
         ),
         "label refresh",
     );
-    assert_allowed(
-        &set(&server, "ess", "syn2mas_migrated"),
-        "legacy_auth -> syn2mas_migrated",
-    );
-    assert_refused(
-        &set(&server, "ess", "legacy_auth"),
-        "syn2mas_migrated -> legacy_auth",
-        "may not move backwards from syn2mas_migrated to legacy_auth",
-    );
-    assert_allowed(
-        &set(&server, "ess", "syn2mas_migrated"),
-        "syn2mas_migrated -> syn2mas_migrated",
-    );
-    assert_allowed(
-        &set(&server, "ess", "delegated_auth"),
-        "syn2mas_migrated -> delegated_auth",
-    );
-    assert_refused(
-        &set(&server, "ess", "legacy_auth"),
-        "delegated_auth -> legacy_auth",
-        "backwards from delegated_auth to legacy_auth",
-    );
-    assert_refused(
-        &set(&server, "ess", "syn2mas_migrated"),
-        "delegated_auth -> syn2mas_migrated",
-        "backwards from delegated_auth to syn2mas_migrated",
-    );
-    assert_allowed(
-        &set(&server, "ess", "delegated_auth"),
-        "delegated_auth -> delegated_auth",
+    walk(
+        &server,
+        "ess",
+        "legacy_auth",
+        &[
+            ("syn2mas_migrated", None),
+            (
+                "legacy_auth",
+                Some("may not move backwards from syn2mas_migrated to legacy_auth"),
+            ),
+            ("syn2mas_migrated", None),
+            ("delegated_auth", None),
+            (
+                "legacy_auth",
+                Some("backwards from delegated_auth to legacy_auth"),
+            ),
+            (
+                "syn2mas_migrated",
+                Some("backwards from delegated_auth to syn2mas_migrated"),
+            ),
+            ("delegated_auth", None),
+        ],
     );
     assert_eq!(stored(&server, "ess"), "delegated_auth");
 

@@ -10,7 +10,7 @@ mod run;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use run::{run, Run};
+use run::{post_render_offline, run, Run};
 
 const CANARY: &str = "CANARY-7f3a9c-s3cr3t-e1d2";
 const CLIENT_SECRET: &str = "CANARY-oidc-client-5b8e";
@@ -295,25 +295,10 @@ fn error_paths() {
             assert_clean(&format!("{what}: diff -o {output} stdout"), &r.stdout);
         }
         assert_clean(&format!("{what}: check stdout"), &r.stdout);
-        let report = dir.path().join("report.txt");
-        let report_arg = report.display().to_string();
-        let r = run(
-            &[
-                "post-render",
-                "--state",
-                "legacy_auth",
-                "--no-tty",
-                "--report",
-                &report_arg,
-            ],
-            Some(text.into_bytes()),
-        );
+        let (r, report) = post_render_offline(&[], text.into_bytes());
         no_panic(what, &r);
         assert_clean(&format!("{what}: post-render stderr"), &r.stderr);
-        assert_clean(
-            &format!("{what}: report file"),
-            &std::fs::read(&report).unwrap_or_default(),
-        );
+        assert_clean(&format!("{what}: report file"), &report);
         if r.code != Some(0) {
             assert!(r.stdout.is_empty());
         }

@@ -14,66 +14,14 @@ mod cluster;
 #[path = "support/scenarios.rs"]
 mod scenarios;
 
-use std::path::{Path, PathBuf};
-
-use cluster::{ess_guard, helm_release_secret, LiteServer, Run};
-use scenarios::{path_str, render};
+use cluster::{deny_guard, helm_release_secret, Identity, ProdAndStaging, Run};
+use scenarios::{render, render_path};
 use serde_json::json;
 
-const USER: &str = "system:serviceaccount:ess:ess-guard";
-
-const MARKERS: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ess-markers\n  namespace: ess\n  \
-labels:\n    app.kubernetes.io/managed-by: matrix-tools-deployment-markers\n\
-data:\n  MATRIX_STACK_MSC3861: legacy_auth\n";
-
-/// The value of `key: value` on the first line of `text` that has it.
-fn field(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
-        .unwrap_or_else(|| panic!("{key} not in kubeconfig"))
-        .trim()
-        .to_string()
-}
-
-/// One kubeconfig with contexts `prod` and `staging` (the restricted user on each server),
-/// current context `staging`.
-fn two_cluster_kubeconfig(prod: &LiteServer, staging: &LiteServer, dir: &Path) -> PathBuf {
-    let read = |s: &LiteServer| {
-        std::fs::read_to_string(s.restricted_kubeconfig()).expect("read kubeconfig")
-    };
-    let (p, s) = (read(prod), read(staging));
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n\
-         - name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
-         - name: staging\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
-         users:\n- name: ess-guard\n  user:\n    token: {}\n\
-         contexts:\n\
-         - name: prod\n  context:\n    cluster: prod\n    user: ess-guard\n    namespace: ess\n\
-         - name: staging\n  context:\n    cluster: staging\n    user: ess-guard\n    namespace: ess\n\
-         current-context: staging\n",
-        field(&p, "server"),
-        field(&p, "certificate-authority-data"),
-        field(&s, "server"),
-        field(&s, "certificate-authority-data"),
-        field(&p, "token"),
-    );
-    let path = dir.join("kubeconfig-two-clusters");
-    std::fs::write(&path, text).expect("write kubeconfig");
-    path
-}
-
-struct Clusters {
-    prod: LiteServer,
-    staging: LiteServer,
-    kubeconfig: String,
-}
-
-fn clusters() -> Option<Clusters> {
-    let prod = LiteServer::start()?;
-    let staging = LiteServer::start()?;
-    prod.kubectl(&["create", "namespace", "ess"], None);
-    prod.apply(MARKERS);
+/// Prod and staging, the kubeconfig as the restricted user; prod also holds the release's Helm
+/// history (Synapse without MAS).
+fn clusters() -> Option<ProdAndStaging> {
+    let c = ProdAndStaging::start(Identity::Restricted)?;
     let secret = helm_release_secret(
         "ess",
         "ess",
@@ -81,32 +29,14 @@ fn clusters() -> Option<Clusters> {
         "deployed",
         json!({"synapse": {"enabled": true}, "matrixAuthenticationService": {"enabled": false}}),
     );
-    prod.apply(&secret.to_string());
-    // staging has the namespace (a typical shared test cluster) but no release in it.
-    staging.kubectl(&["create", "namespace", "ess"], None);
-    let kubeconfig = path_str(&two_cluster_kubeconfig(&prod, &staging, prod.scratch()));
-    Some(Clusters {
-        prod,
-        staging,
-        kubeconfig,
-    })
+    c.prod.apply(&secret.to_string());
+    Some(c)
 }
 
 /// `ess-guard post-render -r ess -n ess --kubeconfig <two clusters> <extra>` on an example
 /// render.
-fn post_render(c: &Clusters, render_name: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "post-render",
-        "-r",
-        "ess",
-        "-n",
-        "ess",
-        "--no-tty",
-        "--kubeconfig",
-        c.kubeconfig.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    ess_guard(&args, Some(&render(render_name)), &[])
+fn post_render(c: &ProdAndStaging, render_name: &str, extra: &[&str]) -> Run {
+    cluster::post_render(&c.kubeconfig, &render(render_name), extra, &[])
 }
 
 #[test]
@@ -174,21 +104,10 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
     );
 
     // HELM_KUBECONTEXT (what Helm exports to plugins) selects the context too.
-    let mut args = vec![
-        "post-render",
-        "-r",
-        "ess",
-        "-n",
-        "ess",
-        "--no-tty",
-        "--kubeconfig",
-        c.kubeconfig.as_str(),
-        "--expect-release",
-    ];
-    args.push("--step=migrate");
-    let run = ess_guard(
-        &args,
-        Some(&render("step2")),
+    let run = cluster::post_render(
+        &c.kubeconfig,
+        &render("step2"),
+        &["--expect-release", "--step=migrate"],
         &[("HELM_KUBECONTEXT", "prod")],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -199,24 +118,7 @@ fn the_default_context_on_another_cluster_warns_and_expect_release_fails() {
     );
 
     // The JSON report of `check --live` carries the same origin.
-    let path = path_str(&scenarios::render_path("step2"));
-    let run = ess_guard(
-        &[
-            "check",
-            "--live",
-            "-r",
-            "ess",
-            "-n",
-            "ess",
-            "--kubeconfig",
-            c.kubeconfig.as_str(),
-            "--format",
-            "json",
-            &path,
-        ],
-        None,
-        &[],
-    );
+    let run = cluster::check_live(&c.kubeconfig, &render_path("step2"), &["--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON report");
     assert_eq!(
@@ -253,9 +155,7 @@ fn an_absent_marker_with_release_history_is_the_right_cluster() {
 
     // Listing release Secrets forbidden: --expect-release cannot be verified, so it fails
     // closed naming the verb; without it, the existing warning and `absent`.
-    c.prod.deny(&[&format!(
-        "user={USER},verb=list,resource=secrets,namespace=ess"
-    )]);
+    c.prod.deny(&[&deny_guard("list", "secrets")]);
     let run = post_render(&c, "step2", &["--kube-context", "prod", "--expect-release"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stdout, "");

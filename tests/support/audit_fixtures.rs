@@ -16,21 +16,33 @@ use serde_json::{json, Value};
 /// A value that stands for secret data inside the Helm records.
 pub const CANARY: &str = "CANARY-helm-values-secret-7f3a";
 
-/// One release of the stages fixture and what `audit` must say about it.
+/// One release of the stages fixture: the objects it is made of and what `audit` must say
+/// about it. One row per release, so the fixture and the expectations cannot drift apart.
 pub struct Expected {
     pub namespace: &'static str,
     pub release: &'static str,
+    /// The stage of the deployed Helm record's values (see `values`).
+    pub values: &'static str,
+    /// The marker ConfigMap: stored value and whether it carries the markers Job's managed-by
+    /// label; `None`: no ConfigMap.
+    pub stored: Option<(&'static str, bool)>,
+    /// The Synapse main StatefulSet: replicas and the restore-replicas annotation.
+    pub synapse: (i32, Option<i32>),
+    /// The marker `audit` reports.
     pub marker: &'static str,
     /// `plan`'s next step id (`dry-run`, `migrate`, `finalize`), if any.
     pub next: Option<&'static str>,
     pub rules: &'static [&'static str],
 }
 
-/// The stages fixture: release, namespace, expected marker/next step/rule ids.
+/// The stages fixture: each release's objects and the expected marker/next step/rule ids.
 pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-legacy",
         release: "legacy",
+        values: "legacy",
+        stored: Some(("legacy_auth", true)),
+        synapse: (1, None),
         marker: "legacy_auth",
         next: Some("dry-run"),
         rules: &[],
@@ -38,6 +50,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-dryrun",
         release: "dryrun",
+        values: "dryrun",
+        stored: Some(("legacy_auth", true)),
+        synapse: (1, None),
         marker: "legacy_auth",
         // Step 1 is deployed (its values are in the release record): the migration is next.
         next: Some("migrate"),
@@ -46,6 +61,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-migrated",
         release: "migrated",
+        values: "migrate",
+        stored: Some(("syn2mas_migrated", true)),
+        synapse: (1, None),
         marker: "syn2mas_migrated",
         next: Some("finalize"),
         rules: &[],
@@ -53,6 +71,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-done",
         release: "done",
+        values: "done",
+        stored: Some(("delegated_auth", true)),
+        synapse: (1, None),
         marker: "delegated_auth",
         next: None,
         rules: &[],
@@ -60,6 +81,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-stuck",
         release: "stuck",
+        values: "migrate",
+        stored: Some(("legacy_auth", true)),
+        synapse: (0, Some(2)),
         marker: "legacy_auth",
         next: Some("dry-run"),
         rules: &["stuck-migration"],
@@ -67,6 +91,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-unknown",
         release: "unknown",
+        values: "done",
+        stored: Some(("delegated", true)),
+        synapse: (1, None),
         marker: "unknown",
         next: None,
         rules: &["unknown-marker-value"],
@@ -74,6 +101,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-unlabelled",
         release: "unlabelled",
+        values: "migrate",
+        stored: Some(("syn2mas_migrated", false)),
+        synapse: (1, None),
         marker: "syn2mas_migrated",
         next: Some("finalize"),
         rules: &["unmanaged-marker"],
@@ -81,6 +111,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-nomarker",
         release: "nomarker",
+        values: "done",
+        stored: None,
+        synapse: (1, None),
         marker: "absent",
         next: Some("dry-run"),
         rules: &["markers-disabled"],
@@ -88,6 +121,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-premarkers",
         release: "premarkers",
+        values: "legacy",
+        stored: None,
+        synapse: (1, None),
         marker: "legacy_auth",
         next: Some("dry-run"),
         rules: &["legacy-inferred"],
@@ -95,6 +131,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-shared",
         release: "left",
+        values: "legacy",
+        stored: Some(("legacy_auth", true)),
+        synapse: (1, None),
         marker: "legacy_auth",
         next: Some("dry-run"),
         rules: &["shared-namespace-scale-down"],
@@ -102,6 +141,9 @@ pub const STAGES: &[Expected] = &[
     Expected {
         namespace: "aud-shared",
         release: "right",
+        values: "done",
+        stored: Some(("delegated_auth", true)),
+        synapse: (1, None),
         marker: "delegated_auth",
         next: None,
         rules: &[],
@@ -249,90 +291,15 @@ pub fn stages() -> String {
     let c = "matrix-stack";
     let v = "26.8.2";
     let mut items = Vec::new();
-    let mut release = |ns: &str,
-                       r: &str,
-                       stage: &str,
-                       marker_value: Option<(&str, bool)>,
-                       sts: Option<(i32, Option<i32>)>| {
-        items.push(helm_secret(ns, r, 2, "deployed", c, v, values(stage)));
-        if let Some((value, labelled)) = marker_value {
+    for e in STAGES {
+        let (ns, r) = (e.namespace, e.release);
+        items.push(helm_secret(ns, r, 2, "deployed", c, v, values(e.values)));
+        if let Some((value, labelled)) = e.stored {
             items.push(marker(ns, r, value, labelled));
         }
-        if let Some((replicas, restore)) = sts {
-            items.push(synapse(ns, r, replicas, restore));
-        }
-    };
-    release(
-        "aud-legacy",
-        "legacy",
-        "legacy",
-        Some(("legacy_auth", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-dryrun",
-        "dryrun",
-        "dryrun",
-        Some(("legacy_auth", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-migrated",
-        "migrated",
-        "migrate",
-        Some(("syn2mas_migrated", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-done",
-        "done",
-        "done",
-        Some(("delegated_auth", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-stuck",
-        "stuck",
-        "migrate",
-        Some(("legacy_auth", true)),
-        Some((0, Some(2))),
-    );
-    release(
-        "aud-unknown",
-        "unknown",
-        "done",
-        Some(("delegated", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-unlabelled",
-        "unlabelled",
-        "migrate",
-        Some(("syn2mas_migrated", false)),
-        Some((1, None)),
-    );
-    release("aud-nomarker", "nomarker", "done", None, Some((1, None)));
-    release(
-        "aud-premarkers",
-        "premarkers",
-        "legacy",
-        None,
-        Some((1, None)),
-    );
-    release(
-        "aud-shared",
-        "left",
-        "legacy",
-        Some(("legacy_auth", true)),
-        Some((1, None)),
-    );
-    release(
-        "aud-shared",
-        "right",
-        "done",
-        Some(("delegated_auth", true)),
-        Some((1, None)),
-    );
+        let (replicas, restore) = e.synapse;
+        items.push(synapse(ns, r, replicas, restore));
+    }
     // Older revisions (superseded, other values and chart) and another chart's release: ignored.
     items.push(helm_secret(
         "aud-legacy",

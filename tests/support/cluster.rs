@@ -11,6 +11,15 @@
 //! * Authorization is a deny list: [`LiteServer::deny`] / [`LiteServer::allow`] rewrite the
 //!   state directory's `deny-rules` file, which the server re-reads on the next request.
 //! * [`LiteServer::kubectl`] runs `/usr/bin/kubectl` as admin.
+//! * What the e2e tests put on a server, built once here: [`LiteServer::start_with_ess`] (namespace
+//!   `ess`, optionally the marker), [`marker_configmap`] / [`ess_markers`] (as the chart's
+//!   markers Job labels it), [`synapse_statefulset`], [`helm_release_secret`], [`deny_guard`]
+//!   rules for the restricted user, and [`ProdAndStaging`] / [`two_cluster_kubeconfig`] for the
+//!   wrong-cluster trap.
+//! * How they run ess-guard against it: [`ess_guard`] with the caller's environment scrubbed,
+//!   [`guard_with`] adding `--kubeconfig`, and the release-`ess` shorthands [`post_render`],
+//!   [`check_live`] and [`for_release`] (also used against the in-process fake server).
+//!   Helm itself runs in `support::HelmSandbox` (tests/support/mod.rs).
 //!
 //! Environment: `KUBE_APISERVER_LITE_BIN` names the server binary. When a variable a test needs
 //! is unset, [`require_env`] prints `skipped: <why>` and the test returns, unless
@@ -96,6 +105,18 @@ impl LiteServer {
         Some(server)
     }
 
+    /// Starts a fresh server with namespace `ess` and, with `marker`, release `ess`'s marker
+    /// ConfigMap at that value ([`ess_markers`]): where most e2e tests begin. `None` when
+    /// skipped.
+    pub fn start_with_ess(marker: Option<&str>) -> Option<LiteServer> {
+        let server = LiteServer::start()?;
+        server.create_namespace("ess");
+        if let Some(value) = marker {
+            server.apply(&ess_markers(value));
+        }
+        Some(server)
+    }
+
     /// The state directory (kubeconfigs, deny-rules, server.log).
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
@@ -156,6 +177,56 @@ impl LiteServer {
     /// `kubectl apply -f -` as admin.
     pub fn apply(&self, manifest: &str) {
         self.kubectl(&["apply", "-f", "-"], Some(manifest));
+    }
+
+    /// Creates namespace `name` as admin.
+    pub fn create_namespace(&self, name: &str) {
+        self.kubectl(&["create", "namespace", name], None);
+    }
+
+    /// `kubectl -n NS get KIND NAME -o jsonpath=PATH` as admin: one field of one object.
+    pub fn jsonpath(&self, ns: &str, kind: &str, name: &str, path: &str) -> String {
+        self.kubectl(
+            &[
+                "-n",
+                ns,
+                "get",
+                kind,
+                name,
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+            None,
+        )
+    }
+
+    /// Merge-patches the marker key of ConfigMap `<release>-markers` in namespace `ess` to
+    /// `value`, as the chart's marker Job does; the server's answer is returned (the policy
+    /// tests expect refusals).
+    pub fn try_set_marker(&self, release: &str, value: &str) -> Output {
+        self.try_kubectl(
+            &[
+                "-n",
+                "ess",
+                "patch",
+                "configmap",
+                &format!("{release}-markers"),
+                "--type=merge",
+                "-p",
+                &serde_json::json!({"data": {MARKER_KEY: value}}).to_string(),
+            ],
+            None,
+        )
+    }
+
+    /// [`LiteServer::try_set_marker`], which must succeed.
+    pub fn set_marker(&self, release: &str, value: &str) {
+        let out = self.try_set_marker(release, value);
+        assert!(
+            out.status.success(),
+            "patching {release}-markers to {value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Adds deny rules (`user=U,verb=V,resource=R,namespace=N,name=X`).
@@ -219,6 +290,214 @@ impl Drop for LiteServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The marker key the chart stores in ConfigMap `<release>-markers`.
+pub const MARKER_KEY: &str = "MATRIX_STACK_MSC3861";
+
+/// The restricted identity of [`LiteServer::restricted_kubeconfig`]; deny rules name it.
+pub const GUARD_USER: &str = "system:serviceaccount:ess:ess-guard";
+
+/// A deny rule taking `verb` (`*` for all) on `resource` in namespace `ess` from
+/// [`GUARD_USER`], for [`LiteServer::deny`].
+pub fn deny_guard(verb: &str, resource: &str) -> String {
+    format!("user={GUARD_USER},verb={verb},resource={resource},namespace=ess")
+}
+
+/// The marker ConfigMap `<release>-markers` in `ns` with the labels the chart's
+/// deployment-markers Job gives it, holding `value` (written into the YAML as is, so a test can
+/// store a quoted or odd value) or no data at all (`None`: what the chart's pre-install hook
+/// creates). `managed: false` puts `managed-by: Helm` instead of the markers Job's label, which
+/// the chart's Job refuses to take over. One builder, so every e2e test stores the marker the
+/// same way the chart does.
+pub fn marker_configmap(release: &str, ns: &str, value: Option<&str>, managed: bool) -> String {
+    let managed_by = if managed {
+        "matrix-tools-deployment-markers"
+    } else {
+        "Helm"
+    };
+    let data = value
+        .map(|v| format!("data:\n  {MARKER_KEY}: {v}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {release}-markers\n  namespace: {ns}\n  labels:\n    \
+         app.kubernetes.io/managed-by: {managed_by}\n    app.kubernetes.io/part-of: matrix-stack\n    \
+         app.kubernetes.io/instance: {release}-deployment-markers\n{data}"
+    )
+}
+
+/// The marker ConfigMap of release `ess` in namespace `ess`, managed by the chart, at `value`:
+/// the starting point of most e2e tests.
+pub fn ess_markers(value: &str) -> String {
+    marker_configmap("ess", "ess", Some(value), true)
+}
+
+/// A Synapse StatefulSet `<release>-synapse-<process>` in namespace `ess` with the chart's
+/// labels (ess-guard finds Synapse by `app.kubernetes.io/component: matrix-server` and
+/// `k8s.element.io/synapse-instance`), `replicas` and `annotations` (values are quoted).
+pub fn synapse_statefulset(
+    release: &str,
+    process: &str,
+    replicas: i32,
+    annotations: &[(&str, &str)],
+) -> String {
+    let name = format!("{release}-synapse-{process}");
+    let annotations: String = if annotations.is_empty() {
+        " {}".to_string()
+    } else {
+        annotations
+            .iter()
+            .map(|(k, v)| format!("\n    {k}: {}", serde_json::Value::from(*v)))
+            .collect()
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: {name}\n  namespace: ess\n  labels:\n    \
+         app.kubernetes.io/component: matrix-server\n    app.kubernetes.io/instance: {name}\n    \
+         k8s.element.io/synapse-instance: {release}-synapse\n  annotations:{annotations}\nspec:\n  \
+         replicas: {replicas}\n  serviceName: {name}\n  podManagementPolicy: Parallel\n  selector:\n    \
+         matchLabels:\n      app.kubernetes.io/instance: {name}\n  template:\n    metadata:\n      labels:\n        \
+         app.kubernetes.io/instance: {name}\n    spec:\n      containers:\n      - name: synapse\n        \
+         image: ghcr.io/element-hq/synapse:v1.159.0\n"
+    )
+}
+
+/// Which of a server's two kubeconfigs.
+#[derive(Clone, Copy, Debug)]
+pub enum Identity {
+    /// [`LiteServer::admin_kubeconfig`]: what Helm and kubectl run as.
+    Admin,
+    /// [`LiteServer::restricted_kubeconfig`]: what ess-guard runs as.
+    Restricted,
+}
+
+impl Identity {
+    fn kubeconfig(self, server: &LiteServer) -> PathBuf {
+        match self {
+            Identity::Admin => server.admin_kubeconfig(),
+            Identity::Restricted => server.restricted_kubeconfig(),
+        }
+    }
+
+    fn user(self) -> &'static str {
+        match self {
+            Identity::Admin => "admin",
+            Identity::Restricted => "ess-guard",
+        }
+    }
+}
+
+/// The value of `key: value` on the first line of a kubeconfig `text` that has it.
+fn kubeconfig_field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("{key} not in kubeconfig:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+/// Writes `path`: ONE kubeconfig naming two servers as contexts `prod` and `staging` (as `who`
+/// on each, with that kubeconfig's namespace), current context `staging`. That is the
+/// operator's kubeconfig in the wrong-cluster trap: Helm is told `--kube-context prod`, and
+/// whatever is not told reads staging. (The servers share their static tokens, so one user
+/// serves both.)
+pub fn two_cluster_kubeconfig(
+    prod: &LiteServer,
+    staging: &LiteServer,
+    who: Identity,
+    path: &Path,
+) -> PathBuf {
+    let read = |s: &LiteServer| {
+        std::fs::read_to_string(who.kubeconfig(s)).expect("read the server's kubeconfig")
+    };
+    let (p, s) = (read(prod), read(staging));
+    let user = who.user();
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n\
+         - name: prod\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         - name: staging\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         users:\n- name: {user}\n  user:\n    token: {}\n\
+         contexts:\n\
+         - name: prod\n  context:\n    cluster: prod\n    user: {user}\n    namespace: {}\n\
+         - name: staging\n  context:\n    cluster: staging\n    user: {user}\n    namespace: {}\n\
+         current-context: staging\n",
+        kubeconfig_field(&p, "server"),
+        kubeconfig_field(&p, "certificate-authority-data"),
+        kubeconfig_field(&s, "server"),
+        kubeconfig_field(&s, "certificate-authority-data"),
+        kubeconfig_field(&p, "token"),
+        kubeconfig_field(&p, "namespace"),
+        kubeconfig_field(&s, "namespace"),
+    );
+    std::fs::write(path, text).expect("write the two-cluster kubeconfig");
+    path.to_path_buf()
+}
+
+/// The wrong-cluster set-up: server "prod" holds release `ess` (namespace `ess`, marker
+/// `legacy_auth`), server "staging" only the namespace (a typical shared test cluster), and
+/// [`two_cluster_kubeconfig`] names both with staging current.
+pub struct ProdAndStaging {
+    pub prod: LiteServer,
+    pub staging: LiteServer,
+    pub kubeconfig: PathBuf,
+}
+
+impl ProdAndStaging {
+    /// Starts both servers; the kubeconfig (in prod's scratch folder) is for `who`. `None` when
+    /// skipped.
+    pub fn start(who: Identity) -> Option<ProdAndStaging> {
+        let prod = LiteServer::start_with_ess(Some("legacy_auth"))?;
+        let staging = LiteServer::start_with_ess(None)?;
+        let path = prod.scratch().join("kubeconfig-two-clusters");
+        let kubeconfig = two_cluster_kubeconfig(&prod, &staging, who, &path);
+        Some(ProdAndStaging {
+            prod,
+            staging,
+            kubeconfig,
+        })
+    }
+}
+
+/// `ess-guard ARGS… --kubeconfig KUBECONFIG` (see [`ess_guard`]): every e2e run of the binary
+/// against a server names its kubeconfig explicitly.
+pub fn guard_with(
+    kubeconfig: impl AsRef<Path>,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+    env: &[(&str, &str)],
+) -> Run {
+    let kubeconfig = kubeconfig.as_ref().to_str().expect("UTF-8 kubeconfig path");
+    let mut all = args.to_vec();
+    all.extend(["--kubeconfig", kubeconfig]);
+    ess_guard(&all, stdin, env)
+}
+
+/// `ess-guard post-render -r ess -n ess --no-tty EXTRA… --kubeconfig KUBECONFIG` on `render`:
+/// what Helm runs for release ess/ess.
+pub fn post_render(
+    kubeconfig: impl AsRef<Path>,
+    render: &[u8],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
+    let mut args = vec!["post-render", "-r", "ess", "-n", "ess", "--no-tty"];
+    args.extend_from_slice(extra);
+    guard_with(kubeconfig, &args, Some(render), env)
+}
+
+/// `ess-guard COMMAND… -r ess -n ess EXTRA… --kubeconfig KUBECONFIG` (e.g. `plan`, `markers
+/// get`, `recover`): a command about release ess/ess that reads no render.
+pub fn for_release(kubeconfig: impl AsRef<Path>, command: &[&str], extra: &[&str]) -> Run {
+    let args = [command, &["-r", "ess", "-n", "ess"], extra].concat();
+    guard_with(kubeconfig, &args, None, &[])
+}
+
+/// `ess-guard check --live -r ess -n ess EXTRA… RENDER --kubeconfig KUBECONFIG`.
+pub fn check_live(kubeconfig: impl AsRef<Path>, render: &Path, extra: &[&str]) -> Run {
+    let render = render.to_str().expect("UTF-8 render path");
+    let mut args = vec!["check", "--live", "-r", "ess", "-n", "ess"];
+    args.extend_from_slice(extra);
+    args.push(render);
+    guard_with(kubeconfig, &args, None, &[])
 }
 
 /// What one run of the ess-guard binary did.

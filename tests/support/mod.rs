@@ -237,8 +237,20 @@ pub fn temp_dir() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
-/// A sandbox for running Helm: its own data, config, cache and plugin folders, `ess-guard` on
-/// `PATH` (a symlink to the binary under test), and no cluster (`KUBECONFIG=/dev/null`).
+/// Proxy variables a CI environment may set; removed for Helm (and the ess-guard it runs).
+pub const PROXY_ENV: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// A sandbox for running Helm: its own home, data, config, cache and plugin folders, `ess-guard`
+/// on `PATH` (a symlink to the binary under test), and no cluster (`KUBECONFIG=/dev/null`; the
+/// cluster tests set their own after [`HelmSandbox::helm`]). Every test that runs real Helm uses
+/// it, so Helm never reads the developer's own Helm folders, plugins or proxy settings.
 ///
 /// Helm 4 finds `postrenderer/v1` plugins in `$HELM_PLUGINS`; Helm 3 gets an empty plugin folder
 /// of its own, because it refuses to load the v1 `plugin.yaml` and complains on every command
@@ -250,7 +262,14 @@ pub struct HelmSandbox {
 impl HelmSandbox {
     pub fn new() -> HelmSandbox {
         let dir = temp_dir();
-        for sub in ["bin", "data/plugins", "config", "cache", "helm3-plugins"] {
+        for sub in [
+            "bin",
+            "home",
+            "data/plugins",
+            "config",
+            "cache",
+            "helm3-plugins",
+        ] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("create sandbox folder");
         }
         std::os::unix::fs::symlink(bin(), dir.path().join("bin/ess-guard"))
@@ -273,6 +292,20 @@ impl HelmSandbox {
         std::os::unix::fs::symlink(source, self.plugins().join(name)).expect("symlink plugin");
     }
 
+    /// Makes the shipped plugin (`examples/helm-plugin`, what users install) visible to Helm 4,
+    /// so `--post-renderer ess-guard` runs the binary under test from `PATH`.
+    pub fn link_example_plugin(&self) {
+        self.link_plugin(&repo_root().join("examples/helm-plugin"));
+    }
+
+    /// The `ess-guard` Helm 3 is given as `--post-renderer` (an absolute path).
+    pub fn ess_guard_path(&self) -> String {
+        self.path("bin/ess-guard")
+            .to_str()
+            .expect("UTF-8 sandbox path")
+            .to_string()
+    }
+
     /// Writes a plugin folder `name` holding `plugin_yaml`, visible to Helm 4.
     pub fn write_plugin(&self, name: &str, plugin_yaml: &str) {
         let dir = self.plugins().join(name);
@@ -290,6 +323,21 @@ impl HelmSandbox {
         self.command(helm, &self.path("helm3-plugins"))
     }
 
+    /// A command for Helm `major` (3 or 4) in the sandbox.
+    pub fn helm(&self, helm: &Path, major: u8) -> Command {
+        match major {
+            3 => self.helm3(helm),
+            4 => self.helm4(helm),
+            _ => panic!("no Helm {major}"),
+        }
+    }
+
+    /// Any program (e.g. `ess-guard argocd`, which runs Helm itself) with the sandbox's Helm
+    /// environment; no plugins.
+    pub fn isolated(&self, program: &Path) -> Command {
+        self.command(program, &self.path("helm3-plugins"))
+    }
+
     fn command(&self, helm: &Path, plugins: &Path) -> Command {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![self.path("bin")];
@@ -300,6 +348,7 @@ impl HelmSandbox {
             .env("HELM_CONFIG_HOME", self.path("config"))
             .env("HELM_CACHE_HOME", self.path("cache"))
             .env("HELM_PLUGINS", plugins)
+            .env("HOME", self.path("home"))
             .env("KUBECONFIG", "/dev/null")
             .env_remove("HELM_NAMESPACE")
             .env_remove("HELM_KUBECONTEXT")
@@ -307,6 +356,10 @@ impl HelmSandbox {
             .env_remove("ESS_GUARD_REPORT")
             .env_remove("ESS_GUARD_NO_TTY")
             .stdin(Stdio::null());
+        // ess-guard refuses proxies, and the test servers listen on 127.0.0.1.
+        for proxy in PROXY_ENV {
+            cmd.env_remove(proxy);
+        }
         cmd
     }
 }

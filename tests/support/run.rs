@@ -49,6 +49,39 @@ pub fn run(args: &[&str], stdin: Option<Vec<u8>>) -> Run {
     run_with(Command::new(bin()).args(args), stdin)
 }
 
+/// Runs `ess-guard post-render --state legacy_auth --no-tty --report FILE EXTRA…` on `input`:
+/// post-render without a cluster, as the offline tests run it. Returns the run and the report
+/// file's bytes (empty when none was written): an allowed post-render prints nothing on stderr,
+/// so its findings are only in the report, and a test that must keep Secret data out of every
+/// output needs both.
+pub fn post_render_offline(extra: &[&str], input: Vec<u8>) -> (Run, Vec<u8>) {
+    let dir = tempfile::Builder::new()
+        .prefix("ess-guard-report-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("create a temporary directory: {e}"));
+    let report = dir.path().join("report.txt");
+    let report_arg = report.to_str().expect("UTF-8 temporary path");
+    let mut args = vec![
+        "post-render",
+        "--state",
+        "legacy_auth",
+        "--no-tty",
+        "--report",
+        report_arg,
+    ];
+    args.extend_from_slice(extra);
+    // No Helm around it: Helm's namespace and context variables must not count either.
+    let run = run_with(
+        Command::new(bin())
+            .args(&args)
+            .env_remove("HELM_NAMESPACE")
+            .env_remove("HELM_KUBECONTEXT"),
+        Some(input),
+    );
+    let report = std::fs::read(&report).unwrap_or_default();
+    (run, report)
+}
+
 /// Runs a prepared command (stdio is set here).
 pub fn run_with(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Run {
     run_to(cmd, stdin, Stdio::piped())
