@@ -92,7 +92,8 @@ impl ReleaseAudit {
 /// One cluster's audit.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClusterAudit {
-    /// The kubeconfig context (`None`: the current one).
+    /// The kubeconfig context used (`in-cluster` for the pod's service account); `None` only
+    /// when connecting failed before the current context was resolved.
     pub context: Option<String>,
     pub server: Option<String>,
     /// `all namespaces` or the namespace.

@@ -32,6 +32,15 @@ fn kubeconfig(server: &LiteServer) -> String {
         .to_string()
 }
 
+/// The admin kubeconfig's `current-context`, as the server's start script wrote it.
+fn current_context(server: &LiteServer) -> String {
+    let text = std::fs::read_to_string(server.admin_kubeconfig()).expect("admin kubeconfig");
+    text.lines()
+        .find_map(|l| l.strip_prefix("current-context:"))
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .expect("the admin kubeconfig names its current-context")
+}
+
 fn audit(server: &LiteServer, extra: &[&str]) -> Run {
     let kc = kubeconfig(server);
     let mut args = vec!["audit", "--kubeconfig", kc.as_str()];
@@ -139,6 +148,8 @@ fn every_stage_in_every_format() {
     );
     assert!(run.stdout.contains("helm upgrade migrated oci://ghcr.io/element-hq/ess-helm/matrix-stack --namespace aud-migrated"), "{}", run.stdout);
 
+    // Each row names the context actually used: the kubeconfig's current one, not "(current)".
+    let context = current_context(&server);
     let run = audit(&server, &["-A", "--format", "prometheus"]);
     no_secret(&run);
     assert_eq!(run.code, 1);
@@ -151,7 +162,7 @@ fn every_stage_in_every_format() {
             "unknown",
         ] {
             let line = format!(
-                "ess_guard_release_marker_state{{context=\"(current)\",namespace=\"{}\",release=\"{}\",state=\"{state}\"}} {}",
+                "ess_guard_release_marker_state{{context=\"{context}\",namespace=\"{}\",release=\"{}\",state=\"{state}\"}} {}",
                 want.namespace,
                 want.release,
                 u8::from(state == want.marker)
@@ -163,9 +174,9 @@ fn every_stage_in_every_format() {
             );
         }
     }
-    assert!(run
-        .stdout
-        .contains("ess_guard_audit_cluster_up{context=\"(current)\"} 1"));
+    assert!(run.stdout.contains(&format!(
+        "ess_guard_audit_cluster_up{{context=\"{context}\"}} 1"
+    )));
 }
 
 #[test]

@@ -71,6 +71,9 @@ fn audit_one(args: &AuditArgs, context: Option<String>) -> ClusterAudit {
             return result;
         }
     };
+    // Report the context actually used (the kubeconfig's current one when none was asked for),
+    // so each row says which cluster it describes.
+    result.context = Some(cluster.context().to_string());
     result.server = Some(cluster.server_url());
     if !args.all_namespaces {
         result.scope = format!("namespace {}", cluster.namespace());
