@@ -847,13 +847,7 @@ mod tests {
     fn every_state_and_step() {
         for current in MarkerState::ALL {
             for step in Step::ALL {
-                let e = evaluate(
-                    &observed(current),
-                    &facts(Requested::Step(step)),
-                    None,
-                    FailOn::Error,
-                )
-                .expect("evaluates");
+                let e = judge(&observed(current), &facts(Requested::Step(step)));
                 let allowed = state::decide(current, step, ChartProfile::OneUpgradeStage2).is_ok();
                 assert_eq!(
                     e.verdict == Verdict::Allowed,
@@ -868,21 +862,9 @@ mod tests {
     #[test]
     fn helm3_ambiguity() {
         let amb = Requested::Ambiguous(vec![Step::Migrate, Step::Finalize]);
-        let e = evaluate(
-            &observed(MarkerState::Absent),
-            &facts(amb.clone()),
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Absent), &facts(amb.clone()));
         assert_eq!(e.verdict, Verdict::Allowed);
-        let e = evaluate(
-            &observed(MarkerState::LegacyAuth),
-            &facts(amb.clone()),
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &facts(amb.clone()));
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(rules(&e), vec!["ambiguous-step"]);
         let intent = Intent {
@@ -899,8 +881,7 @@ mod tests {
         assert_eq!(e.verdict, Verdict::Allowed);
         assert_eq!(e.step, Some(Step::Migrate));
         for current in [MarkerState::Syn2masMigrated, MarkerState::DelegatedAuth] {
-            let e = evaluate(&observed(current), &facts(amb.clone()), None, FailOn::Error)
-                .expect("evaluates");
+            let e = judge(&observed(current), &facts(amb.clone()));
             assert_eq!(e.verdict, Verdict::Allowed);
             assert!(rules(&e).contains(&"unverified-step"));
         }
@@ -908,13 +889,7 @@ mod tests {
         // config rule: still ambiguous-step.
         let mut no_bcrypt = facts(amb.clone());
         no_bcrypt.mas_auth = Some(MasAuth::default());
-        let e = evaluate(
-            &observed(MarkerState::LegacyAuth),
-            &no_bcrypt,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &no_bcrypt);
         assert_eq!(rules(&e), vec!["ambiguous-step"]);
         let bad = Intent {
             step: Some(Step::Legacy),
@@ -933,8 +908,7 @@ mod tests {
     fn config_rules() {
         let mut f = facts(Requested::Step(Step::Migrate));
         f.synapse_auth.oidc_idps = vec!["oidc-keycloak".into()];
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
-            .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &f);
         assert_eq!(
             rules(&e),
             vec!["sso-with-check-config", "unmapped-oidc-provider"]
@@ -945,23 +919,15 @@ mod tests {
             synapse_idp_ids: ["oidc-keycloak".to_string()].into(),
             ..Default::default()
         });
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
-            .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &f);
         assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
         f.requested = Requested::Step(Step::Finalize);
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &f);
         assert_eq!(rules(&e), vec!["sso-left-in-synapse"]);
         let mut f = facts(Requested::Step(Step::DryRun));
         f.mas_auth = Some(MasAuth::default());
         f.synapse_auth.saml = true;
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
-            .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &f);
         assert_eq!(
             rules(&e),
             vec!["missing-bcrypt-scheme", "unsupported-auth-provider"]
@@ -972,8 +938,7 @@ mod tests {
     fn fail_on_warning() {
         let mut f = facts(Requested::Step(Step::Legacy));
         f.markers_enabled = Some(false);
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
-            .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &f);
         assert_eq!(e.verdict, Verdict::Allowed);
         let e = evaluate(
             &observed(MarkerState::LegacyAuth),
@@ -997,6 +962,11 @@ mod tests {
         )
     }
 
+    /// The common call: no intent from outside the render, rejecting on errors.
+    fn judge(observed: &Observed, facts: &Facts) -> Evaluation {
+        evaluate(observed, facts, None, FailOn::Error).expect("evaluates")
+    }
+
     fn ids(e: &Evaluation, severity: Severity) -> Vec<&'static str> {
         e.findings
             .iter()
@@ -1014,16 +984,16 @@ mod tests {
             state::StoredValue::Data("legacy_auth".into()),
         );
         let f = facts(Requested::Step(Step::DryRun));
-        let e = evaluate(&observed, &f, None, FailOn::Error).expect("evaluates");
+        let e = judge(&observed, &f);
         assert_eq!(ids(&e, Severity::Error), vec!["unmanaged-marker"]);
         let mut off = facts(Requested::Step(Step::DryRun));
         off.markers_enabled = Some(false);
-        let e = evaluate(&observed, &off, None, FailOn::Error).expect("evaluates");
+        let e = judge(&observed, &off);
         assert_eq!(e.verdict, Verdict::Allowed);
         assert!(ids(&e, Severity::Warning).contains(&"unmanaged-marker"));
         // No ConfigMap at all: nothing to label.
         let none = Observed::read(MarkerReading::NoConfigMap, "test");
-        let e = evaluate(&none, &f, None, FailOn::Error).expect("evaluates");
+        let e = judge(&none, &f);
         assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
     }
 
@@ -1033,13 +1003,7 @@ mod tests {
         for value in ["legacy_auth\n", "", "stage9"] {
             let observed = read_cm(ManagedBy::Chart, state::StoredValue::Data(value.into()));
             for step in Step::ALL {
-                let e = evaluate(
-                    &observed,
-                    &facts(Requested::Step(step)),
-                    None,
-                    FailOn::Error,
-                )
-                .expect("evaluates");
+                let e = judge(&observed, &facts(Requested::Step(step)));
                 assert_eq!(rules(&e)[0], "unknown-marker-value", "{value:?} {step}");
                 assert_eq!(e.verdict, Verdict::Rejected);
             }
@@ -1051,17 +1015,11 @@ mod tests {
             new: MarkerState::DelegatedAuth,
             allowed: vec!["delegated_auth".into(), "stage9".into()],
         });
-        let e = evaluate(&observed, &f, None, FailOn::Error).expect("evaluates");
+        let e = judge(&observed, &f);
         assert_eq!(e.verdict, Verdict::Allowed);
         assert_eq!(ids(&e, Severity::Warning), vec!["unknown-marker-value"]);
         let observed = read_cm(ManagedBy::Chart, state::StoredValue::BinaryOnly);
-        let e = evaluate(
-            &observed,
-            &facts(Requested::Step(Step::Migrate)),
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed, &facts(Requested::Step(Step::Migrate)));
         assert_eq!(ids(&e, Severity::Error), vec!["marker-in-binary-data"]);
     }
 
@@ -1070,16 +1028,9 @@ mod tests {
     fn mas_without_synapse_from_legacy_auth() {
         let mut f = facts(Requested::NoMarker);
         f.synapse_enabled = false;
-        let e = evaluate(&observed(MarkerState::LegacyAuth), &f, None, FailOn::Error)
-            .expect("evaluates");
+        let e = judge(&observed(MarkerState::LegacyAuth), &f);
         assert_eq!(rules(&e), vec!["mas-requires-syn2mas"]);
-        let e = evaluate(
-            &observed(MarkerState::DelegatedAuth),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::DelegatedAuth), &f);
         assert_eq!(rules(&e), vec!["markers-disabled"]);
         assert_eq!(e.verdict, Verdict::Allowed);
     }
@@ -1090,25 +1041,12 @@ mod tests {
     fn bcrypt_at_step3() {
         let mut f = facts(Requested::Step(Step::Finalize));
         f.mas_auth = Some(MasAuth::default());
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &f);
         assert_eq!(ids(&e, Severity::Error), vec!["missing-bcrypt-scheme"]);
-        let e = evaluate(
-            &observed(MarkerState::DelegatedAuth),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::DelegatedAuth), &f);
         assert_eq!(e.verdict, Verdict::Allowed);
         assert_eq!(ids(&e, Severity::Warning), vec!["missing-bcrypt-scheme"]);
-        let e =
-            evaluate(&observed(MarkerState::Absent), &f, None, FailOn::Error).expect("evaluates");
+        let e = judge(&observed(MarkerState::Absent), &f);
         assert!(e.findings.is_empty(), "{:?}", rules(&e));
     }
 
@@ -1130,21 +1068,14 @@ mod tests {
         // The chart defaults (no bcrypt) from absent: allowed, the step-2 reading's errors warn.
         let mut defaults = facts(amb.clone());
         defaults.mas_auth = Some(MasAuth::default());
-        let e = evaluate(
-            &observed(MarkerState::Absent),
-            &defaults,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Absent), &defaults);
         assert_eq!(e.verdict, Verdict::Allowed);
         assert_eq!(ids(&e, Severity::Warning), vec!["missing-bcrypt-scheme"]);
         assert!(e.findings[0]
             .message
             .starts_with("if this render is step 2"));
         // With SSO left in Synapse: step 3's error first, then step 2's as warnings.
-        let e =
-            evaluate(&observed(MarkerState::Absent), &f, None, FailOn::Error).expect("evaluates");
+        let e = judge(&observed(MarkerState::Absent), &f);
         assert_eq!(
             rules(&e),
             vec![
@@ -1158,24 +1089,12 @@ mod tests {
         // From syn2mas_migrated: step 3 judged in full, step 2 left to the chart's hook.
         let mut no_sso = facts(amb.clone());
         no_sso.mas_auth = Some(MasAuth::default());
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &no_sso,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &no_sso);
         assert_eq!(rules(&e), vec!["missing-bcrypt-scheme", "unverified-step"]);
         assert_eq!(e.verdict, Verdict::Rejected);
         // ...and on a chart that allows step 2 again, both readings are judged.
         no_sso.chart_profile = Some(ChartProfile::RepeatableStage2);
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &no_sso,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &no_sso);
         // Step 3, the normal upgrade from a settled marker, is reported first.
         assert_eq!(
             rules(&e),
@@ -1197,13 +1116,7 @@ mod tests {
     #[test]
     fn every_reading_refused_by_the_chart_is_rejected() {
         let f = facts(Requested::Ambiguous(vec![Step::Legacy, Step::DryRun]));
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &f);
         assert_eq!(e.verdict, Verdict::Rejected);
         assert_eq!(ids(&e, Severity::Error), vec!["no-rollback", "no-rollback"]);
     }
@@ -1218,13 +1131,7 @@ mod tests {
             Step::Legacy,
             Step::Finalize,
         ]));
-        let e = evaluate(
-            &observed(MarkerState::Syn2masMigrated),
-            &f,
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed(MarkerState::Syn2masMigrated), &f);
         assert_eq!(e.step, Some(Step::Finalize));
         assert_eq!(e.readings, vec![Step::Finalize, Step::Legacy]);
     }
@@ -1241,22 +1148,10 @@ mod tests {
             },
             "test",
         );
-        let e = evaluate(
-            &observed,
-            &facts(Requested::Step(Step::Migrate)),
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed, &facts(Requested::Step(Step::Migrate)));
         assert_eq!(ids(&e, Severity::Error), vec!["immutable-marker"]);
         // Step 1 writes legacy_auth again: no change, the chart's Job succeeds.
-        let e = evaluate(
-            &observed,
-            &facts(Requested::Step(Step::DryRun)),
-            None,
-            FailOn::Error,
-        )
-        .expect("evaluates");
+        let e = judge(&observed, &facts(Requested::Step(Step::DryRun)));
         assert_eq!(e.verdict, Verdict::Allowed, "{:?}", rules(&e));
     }
 }
