@@ -185,7 +185,8 @@ pub struct StateArgs {
     /// The release must already exist on the cluster read: when the marker is absent and no
     /// Helm release history is found there either, fail (exit 3) instead of warning. Catches
     /// ess-guard reading the wrong cluster (Helm passes a post-renderer no --kube-context).
-    #[arg(long)]
+    /// Only with a cluster read: a stated marker has no cluster to look for the release on.
+    #[arg(long, conflicts_with_all = ["state", "state_file"])]
     pub expect_release: bool,
     #[command(flatten)]
     pub chart: ChartArgs,

@@ -471,6 +471,23 @@ fn flags_only_invocation_is_post_render() {
     );
 }
 
+/// `--expect-release` asks for a look at the cluster; with a stated marker there is no cluster
+/// read, so the combination is refused as a usage error instead of skipping the check silently.
+#[test]
+fn expect_release_needs_a_cluster_read() {
+    let input = step2_helm3();
+    for stated in ["--state=legacy_auth", "--state-file=/dev/null"] {
+        let out = post_render(&[stated, "--expect-release"], &input);
+        assert_eq!(code(&out), 2, "{stated}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{stated}: nothing for Helm to apply");
+        assert!(
+            text(&out.stderr).contains("'--expect-release'"),
+            "{stated}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn step_flag_settles_the_helm3_ambiguity() {
     let input = step2_helm3();
