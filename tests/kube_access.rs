@@ -1,12 +1,14 @@
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/fake_apiserver.rs"]
 mod fake_apiserver;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use cluster::LiteServer;
 use ess_guard::kube_access::{Cluster, ConnectOptions, KubeError};
 use fake_apiserver::{Behaviour, FakeApiServer, Fault, USER};
 use serde_json::{json, Value};
@@ -599,110 +601,6 @@ fn context_and_namespace_resolution() {
 
 // ---------------------------------------------------------------- real kube-apiserver-lite
 
-/// The start/stop scripts of kube-apiserver-lite, in the shared folder (`ESS_GUARD_SHARED`, else
-/// `../shared` next to the checkout).
-fn tools() -> PathBuf {
-    let shared = std::env::var_os("ESS_GUARD_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    shared.join("tools/kube-apiserver-lite")
-}
-
-/// One kube-apiserver-lite in a temporary state directory; stop.sh on drop.
-struct RealServer {
-    dir: PathBuf,
-    stopped: bool,
-}
-
-impl RealServer {
-    /// `None` (with a note) when KUBE_APISERVER_LITE_BIN is unset.
-    fn start(test: &str) -> Option<RealServer> {
-        let Some(bin) = std::env::var_os("KUBE_APISERVER_LITE_BIN") else {
-            assert!(
-                std::env::var("ESS_GUARD_REQUIRE_ALL").as_deref() != Ok("1"),
-                "KUBE_APISERVER_LITE_BIN is unset and ESS_GUARD_REQUIRE_ALL=1 forbids skipping {test}"
-            );
-            eprintln!("note: KUBE_APISERVER_LITE_BIN is unset; skipping real-server test {test}");
-            return None;
-        };
-        let dir = std::env::temp_dir().join(format!(
-            "kube-access-real-{}-{test}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(tools().join("start.sh"))
-            .arg(&dir)
-            .arg("--bin")
-            .arg(&bin)
-            .output()
-            .expect("run start.sh");
-        assert!(
-            out.status.success(),
-            "start.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(RealServer {
-            dir,
-            stopped: false,
-        })
-    }
-    fn admin_kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig")
-    }
-    fn guard_kubeconfig(&self) -> PathBuf {
-        self.dir.join("kubeconfig-ess-guard")
-    }
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) {
-        let mut cmd = Command::new("/usr/bin/kubectl");
-        cmd.arg("--kubeconfig")
-            .arg(self.admin_kubeconfig())
-            .args(args);
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("run kubectl");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    fn add_deny_rule(&self, rule: &str) {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("deny-rules"))
-            .unwrap();
-        writeln!(f, "{rule}").unwrap();
-    }
-    fn stop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            let _ = Command::new(tools().join("stop.sh"))
-                .arg(&self.dir)
-                .output();
-        }
-    }
-}
-
-impl Drop for RealServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 const MARKERS_YAML: &str = r#"apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -750,14 +648,14 @@ fn real_cluster(kubeconfig: &Path, timeout: Duration) -> Cluster {
 
 #[test]
 fn real_server_markers_forbidden_and_down() {
-    let Some(mut real) = RealServer::start("markers") else {
+    let Some(mut real) = LiteServer::start() else {
         return;
     };
-    real.kubectl(&["create", "namespace", "ess"], None);
-    real.kubectl(&["apply", "-f", "-"], Some(MARKERS_YAML));
+    real.create_namespace("ess");
+    real.apply(MARKERS_YAML);
 
     let timeout = Duration::from_secs(3);
-    let cluster = real_cluster(&real.guard_kubeconfig(), timeout);
+    let cluster = real_cluster(&real.restricted_kubeconfig(), timeout);
     if std::env::var_os("HELM_NAMESPACE").is_none() {
         assert_eq!(cluster.namespace(), "ess");
     }
@@ -770,9 +668,9 @@ fn real_server_markers_forbidden_and_down() {
     );
     assert_eq!(cluster.get_configmap("absent").unwrap(), None);
 
-    real.add_deny_rule(
+    real.deny(&[
         "user=system:serviceaccount:ess:ess-guard,verb=get,resource=configmaps,namespace=ess",
-    );
+    ]);
     // The server re-reads the rules file on change; allow it a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
     let err = loop {
@@ -792,13 +690,13 @@ fn real_server_markers_forbidden_and_down() {
     eprintln!("real 403: {err}");
 
     // Missing CA: the kubeconfig without certificate-authority-data must fail TLS.
-    let text = std::fs::read_to_string(real.guard_kubeconfig()).unwrap();
+    let text = std::fs::read_to_string(real.restricted_kubeconfig()).unwrap();
     let no_ca: String = text
         .lines()
         .filter(|l| !l.contains("certificate-authority-data"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let no_ca_path = real.dir.join("kubeconfig-no-ca");
+    let no_ca_path = real.scratch().join("kubeconfig-no-ca");
     std::fs::write(&no_ca_path, no_ca).unwrap();
     let err = real_cluster(&no_ca_path, timeout)
         .get_configmap("ess-markers")
@@ -808,7 +706,7 @@ fn real_server_markers_forbidden_and_down() {
 
     // Wrong token.
     let bad_token = text.replace("ess-guard-token", "expired-token");
-    let bad_token_path = real.dir.join("kubeconfig-bad-token");
+    let bad_token_path = real.scratch().join("kubeconfig-bad-token");
     std::fs::write(&bad_token_path, bad_token).unwrap();
     let err = real_cluster(&bad_token_path, timeout)
         .get_configmap("ess-markers")
@@ -823,11 +721,11 @@ fn real_server_markers_forbidden_and_down() {
 
 #[test]
 fn real_server_statefulset_patch_and_release() {
-    let Some(real) = RealServer::start("sts") else {
+    let Some(real) = LiteServer::start() else {
         return;
     };
-    real.kubectl(&["create", "namespace", "ess"], None);
-    real.kubectl(&["apply", "-f", "-"], Some(STS_YAML));
+    real.create_namespace("ess");
+    real.apply(STS_YAML);
     let release = helm_release_secret("ess", 2, "deployed", json!({"synapse": {"enabled": true}}));
     let secret_json = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -838,7 +736,7 @@ fn real_server_statefulset_patch_and_release() {
     });
     real.kubectl(&["apply", "-f", "-"], Some(&secret_json.to_string()));
 
-    let cluster = real_cluster(&real.guard_kubeconfig(), Duration::from_secs(5));
+    let cluster = real_cluster(&real.restricted_kubeconfig(), Duration::from_secs(5));
     assert!(cluster.statefulset_exists("ess-synapse-main").unwrap());
     assert!(!cluster.statefulset_exists("ess-nope").unwrap());
     let list = cluster

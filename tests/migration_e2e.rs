@@ -24,7 +24,7 @@ mod scenarios;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use cluster::{run_with_limit, LiteServer, Run};
@@ -33,13 +33,10 @@ use support::HelmSandbox;
 
 const MARKERS_PRE: &str = "ess-deployment-markers-pre";
 
-/// `$ESS_GUARD_SHARED` (the folder holding tools/, ess-chart/, ess-renders/).
+/// `$ESS_GUARD_SHARED` (the folder holding tools/, ess-chart/, ess-renders/). Called once a
+/// server runs, which needed the same setting, so here it is always set.
 fn shared() -> PathBuf {
-    cluster::tools_dir()
-        .parent()
-        .and_then(Path::parent)
-        .expect("tools dir has two parents")
-        .to_path_buf()
+    support::shared_dir().expect("ESS_GUARD_SHARED is set: the API server started from it")
 }
 
 fn values(name: &str) -> String {

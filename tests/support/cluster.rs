@@ -24,8 +24,8 @@
 //! Environment: `KUBE_APISERVER_LITE_BIN` names the server binary. When a variable a test needs
 //! is unset, [`require_env`] prints `skipped: <why>` and the test returns, unless
 //! `ESS_GUARD_REQUIRE_ALL=1`, which makes it a failure (CI must not hide a broken tool).
-//! The tool's scripts are found under `$ESS_GUARD_SHARED/tools/kube-apiserver-lite`, else
-//! `<repo>/../shared/tools/kube-apiserver-lite` (as `scripts/build-apiserver.sh` does).
+//! The tool's scripts are found under `$ESS_GUARD_SHARED/tools/kube-apiserver-lite`: the one
+//! setting that names the shared folder (`.ci/run` sets it; a plain clone has none and skips).
 #![allow(dead_code)]
 
 use std::io::Write as _;
@@ -48,13 +48,15 @@ pub fn require_env(var: &str, why: &str) -> Option<String> {
     }
 }
 
-/// Where `start.sh` and `stop.sh` live.
-pub fn tools_dir() -> PathBuf {
-    let shared = std::env::var_os("ESS_GUARD_SHARED")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    shared.join("tools/kube-apiserver-lite")
+/// Where `start.sh` and `stop.sh` live: `$ESS_GUARD_SHARED/tools/kube-apiserver-lite`, or
+/// `None` (skipped, or a failure under `ESS_GUARD_REQUIRE_ALL=1`) when the shared folder is not
+/// named. No guess at `../shared`: one setting says where it is, and CI sets it.
+pub fn tools_dir() -> Option<PathBuf> {
+    let shared = require_env(
+        "ESS_GUARD_SHARED",
+        "the shared folder holds kube-apiserver-lite's start.sh",
+    )?;
+    Some(PathBuf::from(shared).join("tools/kube-apiserver-lite"))
 }
 
 /// One running kube-apiserver-lite. Stopped (and its state directory removed) on drop.
@@ -73,7 +75,7 @@ impl LiteServer {
             "KUBE_APISERVER_LITE_BIN",
             "no real API server (build it with scripts/build-apiserver.sh, or run scripts/e2e.sh)",
         )?;
-        let tools = tools_dir();
+        let tools = tools_dir()?;
         assert!(
             tools.join("start.sh").is_file(),
             "{} not found (set ESS_GUARD_SHARED to the shared folder)",
