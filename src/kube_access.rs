@@ -286,6 +286,9 @@ struct Target<'a> {
     resource: &'a str,
     kind: &'a str,
     name: Option<&'a str>,
+    /// The namespace the request is in; `None` across all namespaces. Errors (a 403, a 404)
+    /// name this one, so each request states its own scope instead of patching the error.
+    namespace: Option<&'a str>,
 }
 
 /// A fully read HTTP response.
@@ -399,7 +402,7 @@ impl Cluster {
     /// One GET of the ConfigMap; `Ok(None)` on 404.
     pub fn get_configmap(&self, name: &str) -> Result<Option<ConfigMapView>, KubeError> {
         let what = format!("ConfigMap {name:?}");
-        let Some(cm) = self.get_configmap_object(&self.namespace, name, &what)? else {
+        let Some(cm) = self.get_named::<ConfigMap>(&self.namespace, name, &what)? else {
             return Ok(None);
         };
         // The marker read: an answer without a name is not the object asked for.
@@ -409,25 +412,12 @@ impl Cluster {
         Ok(Some(configmap_view(cm, got_name, &self.namespace)))
     }
 
-    /// `true`/`false` if the StatefulSet exists (200/404); an error for anything else.
+    /// `true`/`false` if the StatefulSet exists (200/404); an error for anything else. A 200
+    /// must still carry a StatefulSet (not, say, a proxy's HTML page).
     pub fn statefulset_exists(&self, name: &str) -> Result<bool, KubeError> {
-        let target = Target {
-            verb: "get",
-            resource: "statefulsets",
-            kind: "StatefulSet",
-            name: Some(name),
-        };
-        check_name(name, "StatefulSet")?;
-        let url = StatefulSet::url_path(&(), Some(&self.namespace));
-        let req = Request::new(url).get(name, &GetParams::default());
-        let resp = self.execute(req, &target)?;
-        if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
-            return Ok(false);
-        }
-        self.check_status(&resp, &target)?;
-        // A 200 must still carry a StatefulSet (not, say, a proxy's HTML page).
-        let sts: StatefulSet = parse_json(&resp.body, &format!("StatefulSet {name:?}"))?;
-        Ok(sts.metadata.name.is_some())
+        let sts: Option<StatefulSet> =
+            self.get_named(&self.namespace, name, &format!("StatefulSet {name:?}"))?;
+        Ok(sts.is_some_and(|s| s.metadata.name.is_some()))
     }
 
     /// The newest Helm release record `sh.helm.release.v1.<release>.v<N>` (Secret storage
@@ -578,6 +568,7 @@ impl Cluster {
             resource,
             kind,
             name: None,
+            namespace: self.scope(all),
         };
         let url = K::url_path(&(), self.scope(all));
         let mut params = ListParams::default();
@@ -586,7 +577,7 @@ impl Cluster {
         }
         let req = Request::new(url).list(&params);
         let resp = self.execute(req, &target)?;
-        self.check_list_status(&resp, &target, all)?;
+        self.check_status(&resp, &target)?;
         Ok(resp.body)
     }
 
@@ -683,56 +674,43 @@ impl Cluster {
         name: &str,
     ) -> Result<Option<ConfigMapView>, KubeError> {
         let what = format!("ConfigMap {namespace}/{name}");
-        let Some(cm) = self.get_configmap_object(namespace, name, &what)? else {
+        let Some(cm) = self.get_named::<ConfigMap>(namespace, name, &what)? else {
             return Ok(None);
         };
         let name = cm.metadata.name.clone().unwrap_or_else(|| name.to_string());
         Ok(Some(configmap_view(cm, name, namespace)))
     }
 
-    /// One GET of ConfigMap `name` in `namespace` (`what` names it in a malformed-answer
-    /// error): the request, the API server's own 404 as `Ok(None)`, the status check (a 403
-    /// names `namespace`) and the typed parse, shared by the marker read and audit's.
-    fn get_configmap_object(
-        &self,
-        namespace: &str,
-        name: &str,
-        what: &str,
-    ) -> Result<Option<ConfigMap>, KubeError> {
+    /// Every GET ess-guard makes, of one object `name` of kind `K` in `namespace` (`what` names
+    /// it in a malformed-answer error): the name checks, the request, the API server's own 404
+    /// as `Ok(None)`, the status check and the typed parse. The marker read, audit's ConfigMap
+    /// read and the StatefulSet existence check all go through here.
+    fn get_named<K>(&self, namespace: &str, name: &str, what: &str) -> Result<Option<K>, KubeError>
+    where
+        K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + serde::de::DeserializeOwned,
+    {
+        let (resource, kind) = (K::plural(&()), K::kind(&()));
         let target = Target {
             verb: "get",
-            resource: "configmaps",
-            kind: "ConfigMap",
+            resource: &resource,
+            kind: &kind,
             name: Some(name),
+            namespace: Some(namespace),
         };
-        check_name(name, "ConfigMap")?;
+        check_name(name, &kind)?;
         if !is_dns_label(namespace) {
             return Err(KubeError::Other(format!(
                 "{namespace:?} is not a valid namespace name"
             )));
         }
-        let url = ConfigMap::url_path(&(), Some(namespace));
+        let url = K::url_path(&(), Some(namespace));
         let req = Request::new(url).get(name, &GetParams::default());
         let resp = self.execute(req, &target)?;
         if resp.status == 404 && is_object_not_found(&resp.body, target.resource, name) {
             return Ok(None);
         }
-        self.check_status(&resp, &target).map_err(|e| match e {
-            KubeError::Forbidden {
-                verb,
-                resource,
-                name,
-                user_message,
-                ..
-            } => KubeError::Forbidden {
-                verb,
-                resource,
-                name,
-                namespace: namespace.to_string(),
-                user_message,
-            },
-            other => other,
-        })?;
+        self.check_status(&resp, &target)?;
         parse_json(&resp.body, what).map(Some)
     }
 
@@ -742,31 +720,6 @@ impl Cluster {
         } else {
             Some(&self.namespace)
         }
-    }
-
-    /// [`Cluster::check_status`] for a LIST; across all namespaces a 403 names no namespace.
-    fn check_list_status(
-        &self,
-        resp: &RawResponse,
-        target: &Target<'_>,
-        all: bool,
-    ) -> Result<(), KubeError> {
-        self.check_status(resp, target).map_err(|e| match e {
-            KubeError::Forbidden {
-                verb,
-                resource,
-                name,
-                user_message,
-                ..
-            } if all => KubeError::Forbidden {
-                verb,
-                resource,
-                name,
-                namespace: "(all namespaces)".into(),
-                user_message,
-            },
-            other => other,
-        })
     }
 
     /// JSON merge patch of `spec.replicas`, with `metadata.resourceVersion` as precondition
@@ -783,6 +736,7 @@ impl Cluster {
             resource: "statefulsets",
             kind: "StatefulSet",
             name: Some(name),
+            namespace: Some(&self.namespace),
         };
         check_name(name, "StatefulSet")?;
         if replicas < 0 {
@@ -888,7 +842,7 @@ impl Cluster {
                 verb: target.verb.into(),
                 resource: target.resource.into(),
                 name: target.name.map(str::to_string),
-                namespace: self.namespace.clone(),
+                namespace: target.namespace.unwrap_or("(all namespaces)").into(),
                 user_message: message,
             },
             404 => match target.name {
@@ -896,7 +850,7 @@ impl Cluster {
                     KubeError::NotFound {
                         kind: target.kind.into(),
                         name: name.into(),
-                        namespace: self.namespace.clone(),
+                        namespace: target.namespace.unwrap_or("(all namespaces)").into(),
                     }
                 }
                 Some(name) => KubeError::Other(format!(

@@ -517,6 +517,31 @@ fn path_faults_and_other_calls() {
     eprintln!("{err}");
 }
 
+/// A 403 names the scope of the request that got it: the namespace a GET was in (audit reads
+/// other namespaces than the client's), and no namespace for a LIST across all of them.
+#[test]
+fn forbidden_names_the_request_scope() {
+    let server = FakeApiServer::start(Behaviour::normal());
+    let cluster = connect(&server);
+    server.set_path_fault("/api/v1/namespaces/other/configmaps", Fault::Forbidden);
+    let err = cluster.get_configmap_in("other", "x-markers").unwrap_err();
+    assert!(
+        matches!(&err, KubeError::Forbidden { verb, namespace, .. } if verb == "get" && namespace == "other"),
+        "{err:?}"
+    );
+    server.set_path_fault("/api/v1/configmaps", Fault::Forbidden);
+    let err = cluster.list_configmaps("a=b", true).unwrap_err();
+    assert!(
+        matches!(&err, KubeError::Forbidden { verb, namespace, .. } if verb == "list" && namespace == "(all namespaces)"),
+        "{err:?}"
+    );
+    let err = cluster.list_configmaps("a=b", false);
+    assert!(
+        err.is_ok(),
+        "the client's own namespace is not forbidden: {err:?}"
+    );
+}
+
 #[test]
 fn token_required_gives_unauthorized() {
     let server = FakeApiServer::start(Behaviour::normal().require_token());
